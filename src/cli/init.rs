@@ -1,0 +1,91 @@
+//! `k8sgen init`: a commented starter spec that validates.
+
+use super::{Out, SpecFormat, exit};
+use crate::diag::{self, Format, Sources};
+use std::path::Path;
+
+const STARTER_TOML: &str = include_str!("starter.toml");
+const STARTER_KDL: &str = include_str!("starter.kdl");
+
+/// The starter spec for a cluster name, in a format.
+pub fn starter(format: SpecFormat, name: &str) -> String {
+    let template = match format {
+        SpecFormat::Toml => STARTER_TOML,
+        SpecFormat::Kdl => STARTER_KDL,
+    };
+    template.replace("@NAME@", name)
+}
+
+pub fn run(path: Option<&Path>, format: SpecFormat, name: &str, out: &mut Out) -> u8 {
+    let text = starter(format, name);
+    // The starter must validate; a bad --name shows up here, pointing into it.
+    let mut sources = Sources::new();
+    let spec_format = match format {
+        SpecFormat::Toml => Format::Toml,
+        SpecFormat::Kdl => Format::Kdl,
+    };
+    let display = path.map_or_else(|| "<starter>".to_string(), |p| p.display().to_string());
+    let checked = crate::check_text(&display, text.clone(), spec_format, &mut sources);
+    if diag::has_errors(&checked.diagnostics) {
+        out.diagnostics(&checked.diagnostics, &sources, super::MessageFormat::Human);
+        out.eprint("error: the starter spec would not validate with these arguments\n");
+        return exit::ERROR;
+    }
+    match path {
+        None => {
+            out.print(&text);
+            exit::OK
+        }
+        Some(p) => match std::fs::OpenOptions::new().write(true).create_new(true).open(p) {
+            Ok(mut f) => match std::io::Write::write_all(&mut f, text.as_bytes()) {
+                Ok(()) => {
+                    out.print(&format!("wrote {}; next: k8sgen validate {}\n", p.display(), p.display()));
+                    exit::OK
+                }
+                Err(e) => {
+                    out.eprint(&format!("error: cannot write {}: {e}\n", p.display()));
+                    exit::ERROR
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                out.eprint(&format!(
+                    "error: {} already exists; k8sgen init never overwrites a file. Choose another path or remove it.\n",
+                    p.display()
+                ));
+                exit::ERROR
+            }
+            Err(e) => {
+                out.eprint(&format!("error: cannot create {}: {e}\n", p.display()));
+                exit::ERROR
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starters_validate_without_findings() {
+        for format in [SpecFormat::Toml, SpecFormat::Kdl] {
+            let mut sources = Sources::new();
+            let f = if format == SpecFormat::Toml { Format::Toml } else { Format::Kdl };
+            let checked = crate::check_text("starter", starter(format, "prod"), f, &mut sources);
+            assert!(checked.loaded.is_some(), "{format:?}: {:#?}", checked.diagnostics);
+            assert!(
+                !diag::has_errors(&checked.diagnostics),
+                "{format:?}: {:#?}",
+                checked.diagnostics
+            );
+        }
+    }
+
+    #[test]
+    fn toml_and_kdl_starters_mean_the_same() {
+        let mut sources = Sources::new();
+        let t = crate::check_text("t", starter(SpecFormat::Toml, "x"), Format::Toml, &mut sources);
+        let k = crate::check_text("k", starter(SpecFormat::Kdl, "x"), Format::Kdl, &mut sources);
+        assert_eq!(t.loaded.unwrap().spec, k.loaded.unwrap().spec);
+    }
+}

@@ -1,0 +1,19 @@
+//! The spec front-end: a file (TOML or KDL) to a typed, structurally checked
+//! [`Spec`] plus the value tree that remembers where every value was written.
+//!
+//! `load` is the whole stage; `toml` and `kdl` turn text into the value tree
+//! (`tree`), `check` walks the tree against the JSON Schema generated from the
+//! types in `model`, and `de` decodes the tree into those types.
+
+mod check;
+pub mod de;
+pub mod kdl;
+mod load;
+pub mod model;
+pub mod schema;
+pub mod toml;
+pub mod tree;
+
+pub use check::did_you_mean;
+pub use load::{Loaded, load_file, load_str};
+pub use model::*;

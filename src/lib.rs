@@ -6,7 +6,14 @@
 //! (format + parse check) -> `repo` (write, check, diff).
 
 pub mod cli;
+pub mod compile;
+pub mod data;
 pub mod diag;
+pub mod doctor;
+pub mod emit;
+pub mod nix;
+pub mod plan;
+pub mod repo;
 pub mod spec;
 pub mod validate;
 
@@ -24,7 +31,9 @@ pub struct Checked {
 impl Checked {
     /// The spec, when it decoded and validation found no error.
     pub fn valid(&self) -> Option<&spec::Loaded> {
-        self.loaded.as_ref().filter(|_| !diag::has_errors(&self.diagnostics))
+        self.loaded
+            .as_ref()
+            .filter(|_| !diag::has_errors(&self.diagnostics))
     }
 }
 
@@ -42,11 +51,17 @@ fn finish(loaded: Result<spec::Loaded, Vec<Diagnostic>>) -> Checked {
     match loaded {
         Ok(loaded) => {
             let diagnostics = validate::validate(&loaded);
-            Checked { loaded: Some(loaded), diagnostics }
+            Checked {
+                loaded: Some(loaded),
+                diagnostics,
+            }
         }
         Err(mut diagnostics) => {
             diag::sort(&mut diagnostics);
-            Checked { loaded: None, diagnostics }
+            Checked {
+                loaded: None,
+                diagnostics,
+            }
         }
     }
 }

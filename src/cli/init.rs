@@ -36,10 +36,18 @@ pub fn run(path: Option<&Path>, format: SpecFormat, name: &str, out: &mut Out) -
             out.print(&text);
             exit::OK
         }
-        Some(p) => match std::fs::OpenOptions::new().write(true).create_new(true).open(p) {
+        Some(p) => match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(p)
+        {
             Ok(mut f) => match std::io::Write::write_all(&mut f, text.as_bytes()) {
                 Ok(()) => {
-                    out.print(&format!("wrote {}; next: k8sgen validate {}\n", p.display(), p.display()));
+                    out.print(&format!(
+                        "wrote {}; next: k8sgen validate {}\n",
+                        p.display(),
+                        p.display()
+                    ));
                     exit::OK
                 }
                 Err(e) => {
@@ -70,9 +78,17 @@ mod tests {
     fn starters_validate_without_findings() {
         for format in [SpecFormat::Toml, SpecFormat::Kdl] {
             let mut sources = Sources::new();
-            let f = if format == SpecFormat::Toml { Format::Toml } else { Format::Kdl };
+            let f = if format == SpecFormat::Toml {
+                Format::Toml
+            } else {
+                Format::Kdl
+            };
             let checked = crate::check_text("starter", starter(format, "prod"), f, &mut sources);
-            assert!(checked.loaded.is_some(), "{format:?}: {:#?}", checked.diagnostics);
+            assert!(
+                checked.loaded.is_some(),
+                "{format:?}: {:#?}",
+                checked.diagnostics
+            );
             assert!(
                 !diag::has_errors(&checked.diagnostics),
                 "{format:?}: {:#?}",
@@ -84,8 +100,18 @@ mod tests {
     #[test]
     fn toml_and_kdl_starters_mean_the_same() {
         let mut sources = Sources::new();
-        let t = crate::check_text("t", starter(SpecFormat::Toml, "x"), Format::Toml, &mut sources);
-        let k = crate::check_text("k", starter(SpecFormat::Kdl, "x"), Format::Kdl, &mut sources);
+        let t = crate::check_text(
+            "t",
+            starter(SpecFormat::Toml, "x"),
+            Format::Toml,
+            &mut sources,
+        );
+        let k = crate::check_text(
+            "k",
+            starter(SpecFormat::Kdl, "x"),
+            Format::Kdl,
+            &mut sources,
+        );
         assert_eq!(t.loaded.unwrap().spec, k.loaded.unwrap().spec);
     }
 }

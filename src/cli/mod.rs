@@ -1,6 +1,8 @@
 //! The command line: argument definitions (clap) and one function per command.
 //! `main.rs` only calls [`run`]. Commands print; the library stages stay pure.
 
+mod compile;
+mod doctor;
 mod explain;
 mod init;
 mod output;
@@ -78,6 +80,69 @@ pub enum Command {
         #[arg(long, default_value = "dev")]
         name: String,
     },
+    /// Write the generated files of a spec into its infra repo.
+    ///
+    /// The infra repo is the nearest folder above the spec holding flake.nix, or
+    /// --out. New and changed files are written atomically, files the spec no
+    /// longer produces are removed, and a file without the k8sgen header is never
+    /// touched.
+    #[command(after_help = EXIT_CODES)]
+    Compile {
+        /// The cluster spec (`.toml` or `.kdl`).
+        spec: PathBuf,
+        /// The infra repo (default: the nearest folder above the spec with a flake.nix).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Show the diff of what would change instead of writing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Take over files that lack the k8sgen header (they are overwritten or removed).
+        #[arg(long)]
+        force: bool,
+        /// Allow changes that damage the running cluster (pod or service range,
+        /// cluster name, api_host, pool removal, even control plane).
+        #[arg(long)]
+        allow_destructive: bool,
+        /// How to print diagnostics.
+        #[arg(long, value_enum, default_value_t)]
+        format: MessageFormat,
+    },
+    /// Check that the generated files match the specs (for pre-commit and CI).
+    ///
+    /// Differences are judged on the parsed Nix without layout and comments, so a
+    /// formatter over generated files is not drift; any semantic edit is.
+    #[command(after_help = EXIT_CODES)]
+    Check {
+        /// Cluster specs.
+        #[arg(required = true)]
+        specs: Vec<PathBuf>,
+        /// The infra repo (default: found from each spec).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// How to print diagnostics.
+        #[arg(long, value_enum, default_value_t)]
+        format: MessageFormat,
+    },
+    /// Show how the generated files differ from what the specs produce.
+    #[command(after_help = EXIT_CODES)]
+    Diff {
+        /// Cluster specs.
+        #[arg(required = true)]
+        specs: Vec<PathBuf>,
+        /// The infra repo (default: found from each spec).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check the infra repo can use the generated files: flake inputs, flake-parts
+    /// modules, import-tree root, `systems`; says exactly what to add.
+    #[command(after_help = EXIT_CODES)]
+    Doctor {
+        /// The cluster spec.
+        spec: PathBuf,
+        /// The infra repo (default: the nearest folder above the spec with a flake.nix).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Print the JSON Schema of the spec (for editors and CI).
     Schema,
     /// Explain a diagnostic code, or list them all.
@@ -97,6 +162,40 @@ pub fn run(cli: Cli) -> ExitCode {
     let code = match cli.command {
         Command::Validate { spec, format } => validate::run(&spec, format, &mut out),
         Command::Init { path, format, name } => init::run(path.as_deref(), format, &name, &mut out),
+        Command::Compile {
+            spec,
+            out: out_dir,
+            dry_run,
+            force,
+            allow_destructive,
+            format,
+        } => compile::run_compile(
+            compile::CompileArgs {
+                spec: &spec,
+                out_dir: out_dir.as_deref(),
+                dry_run,
+                force,
+                allow_destructive,
+                format,
+            },
+            &mut out,
+        ),
+        Command::Check {
+            specs,
+            out: out_dir,
+            format,
+        } => compile::run_check(&specs, out_dir.as_deref(), format, false, &mut out),
+        Command::Diff {
+            specs,
+            out: out_dir,
+        } => compile::run_check(
+            &specs,
+            out_dir.as_deref(),
+            MessageFormat::Human,
+            true,
+            &mut out,
+        ),
+        Command::Doctor { spec, out: out_dir } => doctor::run(&spec, out_dir.as_deref(), &mut out),
         Command::Schema => {
             out.print(&crate::spec::schema::spec_schema_text());
             exit::OK

@@ -31,11 +31,20 @@ impl Out {
     }
 
     /// Diagnostics for people on stderr; as JSON on stdout.
-    pub fn diagnostics(&mut self, diags: &[Diagnostic], sources: &Sources, format: super::MessageFormat) {
+    pub fn diagnostics(
+        &mut self,
+        diags: &[Diagnostic],
+        sources: &Sources,
+        format: super::MessageFormat,
+    ) {
         match format {
             super::MessageFormat::Json => self.print(&render::json(diags, sources)),
             super::MessageFormat::Human => {
-                let style = if self.colour { Style::Colour } else { Style::Plain };
+                let style = if self.colour {
+                    Style::Colour
+                } else {
+                    Style::Plain
+                };
                 self.eprint(&render::human(diags, sources, style));
             }
         }

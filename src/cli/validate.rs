@@ -11,7 +11,11 @@ pub fn run(path: &Path, format: MessageFormat, out: &mut Out) -> u8 {
     match checked.loaded {
         Some(loaded) if !diag::has_errors(&checked.diagnostics) => {
             if format == MessageFormat::Human {
-                out.print(&format!("{}: valid ({})\n", path.display(), summary(&loaded.spec)));
+                out.print(&format!(
+                    "{}: valid ({})\n",
+                    path.display(),
+                    summary(&loaded.spec)
+                ));
             }
             exit::OK
         }

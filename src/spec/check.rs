@@ -221,24 +221,32 @@ impl Cx<'_> {
             path.pop();
         }
         if let Some(required) = schema.get("required").and_then(Json::as_array) {
-            for key in required.iter().filter_map(Json::as_str) {
-                if table.get(key).is_none() {
-                    let where_ = if path.is_empty() {
-                        "the spec".to_string()
-                    } else {
-                        format!("`{}`", dotted(path))
-                    };
-                    self.diags.push(
-                        Diagnostic::new(
-                            &codes::MISSING_KEY,
-                            format!("{where_} needs the key `{key}`"),
-                        )
-                        .label(owner, format!("`{key}` missing here"))
+            // One finding per table, naming every missing key.
+            let missing: Vec<String> = required
+                .iter()
+                .filter_map(Json::as_str)
+                .filter(|key| table.get(key).is_none())
+                .map(|key| format!("`{key}`"))
+                .collect();
+            if !missing.is_empty() {
+                let where_ = if path.is_empty() {
+                    "the spec".to_string()
+                } else {
+                    format!("`{}`", dotted(path))
+                };
+                let (noun, them) = if missing.len() == 1 {
+                    ("key", "it")
+                } else {
+                    ("keys", "them")
+                };
+                let list = missing.join(", ");
+                self.diags.push(
+                    Diagnostic::new(&codes::MISSING_KEY, format!("{where_} needs the {noun} {list}"))
+                        .label(owner, format!("{list} missing here"))
                         .help(format!(
-                            "add `{key}`; see `k8sgen explain spec::missing_key` and docs/spec.md"
+                            "add {them}; docs/spec.md describes every key (`k8sgen init` writes a complete starter spec)"
                         )),
-                    );
-                }
+                );
             }
         }
     }

@@ -53,4 +53,3 @@ pub fn spec_schema_text() -> String {
     s.push('\n');
     s
 }
-

@@ -1,0 +1,231 @@
+//! `k8sgen compile`, `check` and `diff`: the spec against the infra repo.
+
+use super::{MessageFormat, Out, exit};
+use crate::compile::{Compiled, NixJudge, allowed_paths, compile};
+use crate::diag::{Diagnostic, Sources};
+use crate::plan::summary::{Summary, destructive_changes};
+use crate::repo::{self, ApplyOptions, CheckStatus, Manifest, RepoView};
+use std::path::{Path, PathBuf};
+
+/// A spec compiled for a repo: where the repo is and what the spec produces.
+struct Session {
+    root: PathBuf,
+    compiled: Compiled,
+}
+
+/// Loads, validates and compiles a spec; reports diagnostics and returns None on
+/// any error.
+fn prepare(
+    spec: &Path,
+    out_dir: Option<&Path>,
+    format: MessageFormat,
+    out: &mut Out,
+) -> Option<Session> {
+    let mut sources = Sources::new();
+    let checked = crate::check_spec(spec, &mut sources);
+    if !checked.diagnostics.is_empty() {
+        out.diagnostics(&checked.diagnostics, &sources, format);
+    }
+    let loaded = checked.valid()?;
+    let root = match repo::resolve_repo_root(spec, out_dir) {
+        Ok(root) => root,
+        Err(e) => {
+            out.eprint(&format!("error: {e}\n"));
+            return None;
+        }
+    };
+    let display = repo::spec_display_path(&root, spec);
+    match compile(&loaded.spec, &display) {
+        Ok(compiled) => Some(Session { root, compiled }),
+        Err(e) => {
+            out.eprint(&format!(
+                "internal error (a bug in k8sgen, please report it): {e}\n"
+            ));
+            None
+        }
+    }
+}
+
+pub struct CompileArgs<'a> {
+    pub spec: &'a Path,
+    pub out_dir: Option<&'a Path>,
+    pub dry_run: bool,
+    pub force: bool,
+    pub allow_destructive: bool,
+    pub format: MessageFormat,
+}
+
+pub fn run_compile(args: CompileArgs<'_>, out: &mut Out) -> u8 {
+    let Some(session) = prepare(args.spec, args.out_dir, args.format, out) else {
+        return exit::ERROR;
+    };
+    let view = RepoView::fs(&session.root);
+    let cluster = &session.compiled.plan.cluster.name;
+    // Change safety: compare with the plan summary of the last compile.
+    if !args.allow_destructive {
+        let old = Manifest::load(&view, cluster)
+            .ok()
+            .flatten()
+            .and_then(|m| serde_json::from_value::<Summary>(m.summary).ok());
+        if let Some(old) = old {
+            let new = Summary::of(&session.compiled.plan);
+            let found: Vec<Diagnostic> = destructive_changes(&old, &new);
+            if !found.is_empty() {
+                out.diagnostics(&found, &Sources::new(), args.format);
+                out.eprint("error: nothing was written\n");
+                return exit::ERROR;
+            }
+        }
+    }
+    let opts = ApplyOptions {
+        force: args.force,
+        allowed: allowed_paths(&session.compiled.plan),
+    };
+    let plan = match repo::plan_apply(&view, &session.compiled.output, &opts, &NixJudge) {
+        Ok(plan) => plan,
+        Err(errors) => {
+            for e in errors {
+                out.eprint(&format!("error: {e}\n"));
+            }
+            out.eprint("error: nothing was written\n");
+            return exit::ERROR;
+        }
+    };
+    if args.dry_run {
+        let diff = plan.diff();
+        if diff.is_empty() {
+            out.print(&format!(
+                "{}: up to date, nothing would change\n",
+                session.compiled.output.spec
+            ));
+        } else {
+            out.print(&diff);
+        }
+        return exit::OK;
+    }
+    match repo::execute(&session.root, &plan) {
+        Ok(report) => {
+            out.print(&render_report(&session, &report));
+            exit::OK
+        }
+        Err(e) => {
+            out.eprint(&format!(
+                "error: writing into {} failed: {e}\nEvery file is either as before or as new; run the compile again.\n",
+                session.root.display()
+            ));
+            exit::ERROR
+        }
+    }
+}
+
+fn render_report(session: &Session, report: &repo::ApplyReport) -> String {
+    let mut s = format!(
+        "compiled {} (cluster {}) into {}\n",
+        session.compiled.output.spec,
+        report.cluster,
+        session.root.display()
+    );
+    let mut unchanged = 0;
+    let mut any = false;
+    for (layer, l) in &report.layers {
+        unchanged += l.unchanged;
+        for (verb, paths) in [
+            ("new", &l.written),
+            ("changed", &l.changed),
+            ("removed", &l.removed),
+        ] {
+            for p in paths {
+                any = true;
+                s.push_str(&format!("  {:<12} {verb:<8} {p}\n", layer.name()));
+            }
+        }
+    }
+    if !any {
+        s.push_str("  nothing changed\n");
+    }
+    if report.manifest_written {
+        s.push_str(&format!("  manifest {} updated\n", report.manifest_path));
+    }
+    s.push_str(&format!(
+        "  {unchanged} file{} unchanged\n",
+        if unchanged == 1 { "" } else { "s" }
+    ));
+    s
+}
+
+/// `check`: 0 clean, 1 drift, 2 error; every spec is checked.
+pub fn run_check(
+    specs: &[PathBuf],
+    out_dir: Option<&Path>,
+    format: MessageFormat,
+    diff_only: bool,
+    out: &mut Out,
+) -> u8 {
+    let mut worst = exit::OK;
+    for spec in specs {
+        let Some(session) = prepare(spec, out_dir, format, out) else {
+            worst = exit::ERROR;
+            continue;
+        };
+        let view = RepoView::fs(&session.root);
+        let report = repo::check(
+            &view,
+            &session.compiled.output,
+            &allowed_paths(&session.compiled.plan),
+            &NixJudge,
+        );
+        for e in &report.errors {
+            out.eprint(&format!("error: {e}\n"));
+        }
+        match report.status() {
+            CheckStatus::Clean if !diff_only => {
+                out.print(&format!("{}: up to date\n", session.compiled.output.spec));
+            }
+            CheckStatus::Clean => {}
+            CheckStatus::Drift => {
+                if !diff_only {
+                    out.print(&format!(
+                        "{}: generated files drifted from the spec:\n",
+                        session.compiled.output.spec
+                    ));
+                    for d in &report.drift {
+                        out.print(&format!("  {}: {}\n", d.path, d.kind));
+                    }
+                }
+                out.print(&colour_diff(&report.diff(), out.colour && diff_only));
+                if !diff_only {
+                    out.print(&format!(
+                        "run `k8sgen compile {}` to bring them back in line\n",
+                        spec.display()
+                    ));
+                }
+                worst = worst.max(exit::DRIFT);
+            }
+            CheckStatus::Error => worst = exit::ERROR,
+        }
+    }
+    worst
+}
+
+/// Colours a unified diff for a terminal.
+fn colour_diff(diff: &str, colour: bool) -> String {
+    if !colour {
+        return diff.to_string();
+    }
+    diff.lines()
+        .map(|l| {
+            let code = if l.starts_with("+++") || l.starts_with("---") {
+                "1"
+            } else if l.starts_with('+') {
+                "32"
+            } else if l.starts_with('-') {
+                "31"
+            } else if l.starts_with("@@") {
+                "36"
+            } else {
+                return format!("{l}\n");
+            };
+            format!("\x1b[{code}m{l}\x1b[0m\n")
+        })
+        .collect()
+}

@@ -1,0 +1,44 @@
+//! Emission: the Plan becomes files (path + bytes). Pure: no file system. One
+//! module per generated file kind (or layer); each has a template under
+//! `templates/`.
+
+mod core;
+mod nixidy_env;
+mod shared;
+
+use crate::nix::{self, EmitError};
+use crate::plan::Plan;
+use crate::repo::{Layer, OutputFile};
+
+/// Every file the Plan produces, sorted by path.
+pub fn emit(plan: &Plan) -> Result<Vec<OutputFile>, EmitError> {
+    let mut files = vec![
+        shared::emit(plan)?,
+        core::emit(plan)?,
+        nixidy_env::emit(plan)?,
+    ];
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
+}
+
+/// The regenerate command shown in headers.
+fn regenerate(plan: &Plan) -> String {
+    format!("k8sgen compile {}", plan.spec_path)
+}
+
+/// Renders a template into a spec-specific generated file.
+fn nix_file(
+    plan: &Plan,
+    path: String,
+    layer: Layer,
+    template: &str,
+    context: serde_json::Value,
+) -> Result<OutputFile, EmitError> {
+    let header = nix::header(&plan.spec_path, &regenerate(plan));
+    Ok(OutputFile {
+        path,
+        contents: nix::render_file(template, &context, &header)?,
+        layer,
+        spec_independent: false,
+    })
+}

@@ -1,0 +1,300 @@
+//! Lowering: the validated spec becomes one resolved [`Plan`]. Defaults are
+//! filled and every derived value (DNS IP, image names, secret names, repo paths,
+//! flake names) is computed here, once; emitters read only the Plan.
+
+mod names;
+mod secrets;
+pub mod summary;
+
+pub use names::Names;
+pub use secrets::{SecretPlan, SecretPurpose, SecretSource};
+pub use summary::Summary;
+
+use crate::spec::{self, Spec};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+/// CPU architecture of a node, as Nix systems and Hetzner name them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    X86_64,
+    Aarch64,
+}
+
+impl Arch {
+    /// `x86_64` / `aarch64`: the spec's `images.builder` keys and image names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+        }
+    }
+
+    /// The Nix system of a node of this architecture.
+    pub fn nix_system(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-linux",
+            Arch::Aarch64 => "aarch64-linux",
+        }
+    }
+
+    /// Hetzner's arm64 types are the `cax` line; every other line is x86.
+    pub fn of_server_type(server_type: &str) -> Arch {
+        if server_type.starts_with("cax") {
+            Arch::Aarch64
+        } else {
+            Arch::X86_64
+        }
+    }
+}
+
+/// The resolved cluster, everything an emitter needs.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Plan {
+    /// The spec path as shown in generated headers (relative to the repo root).
+    pub spec_path: String,
+    pub names: Names,
+    pub cluster: ClusterPlan,
+    pub network: NetworkPlan,
+    pub control_plane: NodeGroup,
+    pub pools: Vec<NodeGroup>,
+    /// One image per architecture in use.
+    pub images: BTreeMap<Arch, ImagePlan>,
+    pub secrets: Vec<SecretPlan>,
+    pub gitops: GitopsPlan,
+    pub access: spec::Access,
+    pub capi: spec::Capi,
+    pub updates: UpdatesPlan,
+    pub kubeadm: spec::Kubeadm,
+    pub services: spec::Services,
+    pub apps: BTreeMap<String, spec::App>,
+    pub dns: Option<spec::Dns>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ClusterPlan {
+    pub name: String,
+    pub api_host: String,
+    pub api_port: u16,
+    pub kubernetes_version: String,
+    pub pod_cidr: String,
+    pub service_cidr: String,
+    pub node_pod_prefix: u8,
+    pub dns_ip: String,
+    /// Whether `dns_ip` is the tenth address of the service range (kubeadm's own
+    /// choice); when not, the kubelet's `clusterDNS` needs a patch.
+    pub dns_ip_is_default: bool,
+    pub domain: String,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct NetworkPlan {
+    pub cidr: String,
+    /// The Hetzner network zone every location is in, e.g. `eu-central`.
+    pub zone: String,
+    /// Every location the control plane and the pools use, sorted.
+    pub locations: Vec<String>,
+}
+
+/// The control plane or one pool.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct NodeGroup {
+    pub name: String,
+    pub server_type: String,
+    pub arch: Arch,
+    pub replicas: u32,
+    pub locations: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub taints: Vec<String>,
+    pub max_unavailable: u32,
+    pub max_surge: u32,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ImagePlan {
+    /// `<cluster>-<arch>-<revision>`, the `caph-image-name` label value.
+    pub name: String,
+    pub builder: String,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct GitopsPlan {
+    pub repository: String,
+    pub branch: String,
+    pub root_path: String,
+    pub credentials: Option<spec::SecretRef>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct UpdatesPlan {
+    pub drain_timeout: String,
+}
+
+/// The Hetzner network zone of a location.
+pub fn network_zone(location: &str) -> &'static str {
+    match location {
+        "ash" => "us-east",
+        "hil" => "us-west",
+        "sin" => "ap-southeast",
+        _ => "eu-central",
+    }
+}
+
+/// Lowers a validated spec. `spec_path` is the path shown in headers.
+pub fn lower(spec: &Spec, spec_path: &str) -> Plan {
+    let c = &spec.cluster;
+    let names = Names::new(&c.name, &spec.infra);
+    let default_location = spec.hetzner.location.clone();
+    let cp_locations = spec
+        .control_plane
+        .locations
+        .clone()
+        .unwrap_or_else(|| vec![default_location.clone()]);
+    let control_plane = NodeGroup {
+        name: "control-plane".into(),
+        server_type: spec.control_plane.server_type.clone(),
+        arch: Arch::of_server_type(&spec.control_plane.server_type),
+        replicas: spec.control_plane.replicas,
+        locations: cp_locations,
+        labels: BTreeMap::new(),
+        taints: Vec::new(),
+        // KubeadmControlPlane rolls one machine at a time, adding one first.
+        max_unavailable: 0,
+        max_surge: 1,
+    };
+    let pools: Vec<NodeGroup> = spec
+        .pools
+        .iter()
+        .map(|(name, p)| NodeGroup {
+            name: name.clone(),
+            server_type: p.server_type.clone(),
+            arch: Arch::of_server_type(&p.server_type),
+            replicas: p.replicas,
+            locations: vec![
+                p.location
+                    .clone()
+                    .unwrap_or_else(|| default_location.clone()),
+            ],
+            labels: p.labels.clone(),
+            taints: p.taints.clone(),
+            max_unavailable: p.max_unavailable.unwrap_or(spec.updates.max_unavailable),
+            max_surge: p.max_surge.unwrap_or(spec.updates.max_surge),
+        })
+        .collect();
+    let locations: BTreeSet<String> = std::iter::once(&control_plane)
+        .chain(&pools)
+        .flat_map(|g| g.locations.iter().cloned())
+        .collect();
+    let archs: BTreeSet<Arch> = std::iter::once(&control_plane)
+        .chain(&pools)
+        .map(|g| g.arch)
+        .collect();
+    let images = archs
+        .iter()
+        .map(|&arch| {
+            let builder = match arch {
+                Arch::X86_64 => spec.images.builder.x86_64.clone(),
+                Arch::Aarch64 => spec.images.builder.aarch64.clone(),
+            }
+            .unwrap_or_default();
+            let name = format!("{}-{}-{}", c.name, arch.as_str(), spec.images.revision);
+            (arch, ImagePlan { name, builder })
+        })
+        .collect();
+    let (dns_ip, dns_ip_is_default) = dns_ip(c);
+    Plan {
+        spec_path: spec_path.to_string(),
+        cluster: ClusterPlan {
+            name: c.name.clone(),
+            api_host: c.api_host.clone(),
+            api_port: 6443,
+            kubernetes_version: c.kubernetes_version.clone(),
+            pod_cidr: c.pod_cidr.clone(),
+            service_cidr: c.service_cidr.clone(),
+            node_pod_prefix: c.node_pod_prefix,
+            dns_ip,
+            dns_ip_is_default,
+            domain: c.domain.clone(),
+        },
+        network: NetworkPlan {
+            cidr: spec.hetzner.network_cidr.clone(),
+            zone: network_zone(&default_location).to_string(),
+            locations: locations.into_iter().collect(),
+        },
+        control_plane,
+        pools,
+        images,
+        secrets: secrets::table(spec),
+        gitops: GitopsPlan {
+            repository: spec.gitops.repository.clone(),
+            branch: spec.gitops.branch.clone(),
+            root_path: spec
+                .gitops
+                .root_path
+                .clone()
+                .unwrap_or_else(|| format!("manifests/{}", c.name)),
+            credentials: spec.gitops.credentials.clone(),
+        },
+        access: spec.access.clone(),
+        capi: spec.capi.clone(),
+        updates: UpdatesPlan {
+            drain_timeout: spec.updates.drain_timeout.clone(),
+        },
+        kubeadm: spec.kubeadm.clone(),
+        services: spec.services.clone(),
+        apps: spec.apps.clone(),
+        dns: spec.dns.clone(),
+        names,
+    }
+}
+
+/// The DNS service address: the spec's, or the tenth address of the service
+/// range (what kubeadm picks). Validation has parsed both already.
+fn dns_ip(c: &spec::Cluster) -> (String, bool) {
+    let tenth = c
+        .service_cidr
+        .split_once('/')
+        .and_then(|(a, _)| a.parse::<Ipv4Addr>().ok())
+        .map(|a| Ipv4Addr::from(u32::from(a).wrapping_add(10)).to_string())
+        .unwrap_or_default();
+    match &c.dns_ip {
+        Some(ip) => (ip.clone(), *ip == tenth),
+        None => (tenth, true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::{Format, Sources};
+
+    pub(crate) fn example_plan() -> Plan {
+        let loaded = crate::spec::load_str(
+            "examples/dev-cluster.toml",
+            include_str!("../../examples/dev-cluster.toml").into(),
+            Format::Toml,
+            &mut Sources::new(),
+        )
+        .expect("example loads");
+        lower(&loaded.spec, "examples/dev-cluster.toml")
+    }
+
+    #[test]
+    fn derives_values_once() {
+        let plan = example_plan();
+        assert_eq!(plan.cluster.dns_ip, "10.134.0.10");
+        assert!(plan.cluster.dns_ip_is_default);
+        assert_eq!(plan.images[&Arch::X86_64].name, "dev-x86_64-1");
+        assert_eq!(plan.images[&Arch::Aarch64].name, "dev-aarch64-1");
+        assert_eq!(plan.images[&Arch::Aarch64].builder, "cax11");
+        assert_eq!(plan.network.zone, "eu-central");
+        assert_eq!(plan.network.locations, ["fsn1"]);
+        assert_eq!(plan.gitops.root_path, "manifests/dev");
+        let arm = plan.pools.iter().find(|p| p.name == "arm").unwrap();
+        assert_eq!(
+            (arm.arch, arm.max_unavailable, arm.max_surge),
+            (Arch::Aarch64, 1, 0)
+        );
+    }
+}

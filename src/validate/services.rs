@@ -1,0 +1,92 @@
+//! Optional services and what they depend on.
+
+use super::Ctx;
+use crate::diag::{Diagnostic, codes};
+
+/// Loosely an email address: one `@`, a non-empty local part, a dotted domain.
+fn looks_like_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// cert-manager's Let's Encrypt issuers register an ACME account with an email.
+pub fn acme_email(cx: &Ctx, out: &mut Vec<Diagnostic>) {
+    let Some(cm) = &cx.spec.services.cert_manager else {
+        return;
+    };
+    match &cm.acme_email {
+        None => out.push(
+            Diagnostic::new(
+                &codes::SERVICES_ACME_EMAIL,
+                "cert-manager's Let's Encrypt issuers need `acme_email`",
+            )
+            .label(
+                cx.key_span(&["services", "cert_manager"]),
+                "no `acme_email`",
+            )
+            .help("add `acme_email = \"ops@example.com\"` to `[services.cert_manager]`"),
+        ),
+        Some(email) if !looks_like_email(email) => out.push(
+            Diagnostic::new(
+                &codes::SERVICES_ACME_EMAIL,
+                format!("`services.cert_manager.acme_email` `{email}` is not an email address"),
+            )
+            .label(
+                cx.span(&["services", "cert_manager", "acme_email"]),
+                "not an email address",
+            )
+            .help("e.g. \"ops@example.com\""),
+        ),
+        Some(_) => {}
+    }
+}
+
+/// The gateway's HTTPS listener gets its certificate from cert-manager.
+pub fn gateway_tls(cx: &Ctx, out: &mut Vec<Diagnostic>) {
+    let s = &cx.spec.services;
+    if s.gateway.is_some() && s.cert_manager.is_none() {
+        out.push(
+            Diagnostic::new(
+                &codes::SERVICES_GATEWAY_TLS,
+                "`services.gateway` needs `services.cert_manager` for its certificate",
+            )
+            .label(
+                cx.key_span(&["services", "gateway"]),
+                "no certificate without cert-manager",
+            )
+            .help("add `[services.cert_manager]` with `acme_email`"),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::run;
+    use crate::diag::codes;
+
+    #[test]
+    fn acme_email() {
+        let r = run(&[("acme_email = \"ops@example.com\"", "")]);
+        assert_eq!(r.at(&codes::SERVICES_ACME_EMAIL), ["cert_manager"]);
+        let r = run(&[("\"ops@example.com\"", "\"ops at example\"")]);
+        assert_eq!(r.at(&codes::SERVICES_ACME_EMAIL), ["\"ops at example\""]);
+        assert!(!run(&[]).fires(&codes::SERVICES_ACME_EMAIL));
+    }
+
+    #[test]
+    fn gateway_needs_cert_manager() {
+        let r = run(&[(
+            "[services.cert_manager]\nacme_email = \"ops@example.com\"\n",
+            "",
+        )]);
+        assert_eq!(r.at(&codes::SERVICES_GATEWAY_TLS), ["gateway"]);
+        assert!(!run(&[]).fires(&codes::SERVICES_GATEWAY_TLS));
+    }
+}

@@ -1,0 +1,190 @@
+//! SSH access: public keys that parse, no private keys, Hetzner key names.
+
+use super::Ctx;
+use crate::diag::{Diagnostic, codes};
+use crate::spec::did_you_mean;
+use base64::Engine;
+
+const ALGORITHMS: [&str; 7] = [
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+];
+
+/// A private key, PEM or OpenSSH, pasted where a public key belongs.
+fn is_private(key: &str) -> bool {
+    key.contains("-----BEGIN") || key.contains("PRIVATE KEY")
+}
+
+/// Why a line is not `algorithm base64-blob [comment]` with a matching blob.
+fn public_key(key: &str) -> Result<(), String> {
+    let mut fields = key.split_whitespace();
+    let Some(alg) = fields.next() else {
+        return Err("is empty".into());
+    };
+    if !ALGORITHMS.contains(&alg) {
+        let hint = did_you_mean(alg, &ALGORITHMS)
+            .map(|a| format!(" (did you mean `{a}`?)"))
+            .unwrap_or_default();
+        return Err(format!("starts with `{alg}`, not a key algorithm{hint}"));
+    }
+    let Some(blob) = fields.next() else {
+        return Err("has no key data after the algorithm".into());
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(blob)
+        .map_err(|_| "has key data that is not base64 (truncated or wrapped?)".to_string())?;
+    // The blob starts with the algorithm name as an SSH string: u32 length, bytes.
+    let embedded = bytes
+        .get(..4)
+        .map(|n| u32::from_be_bytes([n[0], n[1], n[2], n[3]]) as usize)
+        .and_then(|n| bytes.get(4..4 + n))
+        .ok_or("has key data too short to be a key")?;
+    if embedded != alg.as_bytes() {
+        return Err(format!(
+            "says `{alg}` but its key data is a `{}` key",
+            String::from_utf8_lossy(embedded)
+        ));
+    }
+    Ok(())
+}
+
+/// Authorized keys are OpenSSH public key lines.
+pub fn authorized_keys(cx: &Ctx, out: &mut Vec<Diagnostic>) {
+    for (i, key) in cx.spec.access.authorized_keys.iter().enumerate() {
+        if is_private(key) {
+            continue; // ssh::private_key, without echoing it
+        }
+        if let Err(why) = public_key(key) {
+            out.push(
+                Diagnostic::new(
+                    &codes::SSH_AUTHORIZED_KEY,
+                    format!("`access.authorized_keys[{i}]` is not an OpenSSH public key"),
+                )
+                .label(cx.span(&["access", "authorized_keys", &i.to_string()]), why)
+                .help("paste one line of your `~/.ssh/id_ed25519.pub` unchanged: `ssh-ed25519 AAAA... comment`"),
+            );
+        }
+    }
+}
+
+/// A private key is reported by position only: the file's text around it is
+/// not shown, so the key does not end up in terminals and CI logs.
+pub fn private_key(cx: &Ctx, out: &mut Vec<Diagnostic>) {
+    for (i, key) in cx.spec.access.authorized_keys.iter().enumerate() {
+        if is_private(key) {
+            out.push(
+                Diagnostic::new(
+                    &codes::SSH_PRIVATE_KEY,
+                    format!(
+                        "`access.authorized_keys[{i}]` (entry {} of the list) is a private key; it is not shown",
+                        i + 1
+                    ),
+                )
+                .help("replace it with the public key (the `.pub` file) and generate a new key pair: if this file was ever committed or shared, the private key is leaked"),
+            );
+        }
+    }
+}
+
+/// Hetzner key names are looked up one by one: no empty or repeated names.
+pub fn hcloud_keys(cx: &Ctx, out: &mut Vec<Diagnostic>) {
+    let keys = &cx.spec.access.hcloud_ssh_keys;
+    for (i, key) in keys.iter().enumerate() {
+        let span = cx.span(&["access", "hcloud_ssh_keys", &i.to_string()]);
+        if key.trim().is_empty() {
+            out.push(
+                Diagnostic::new(&codes::SSH_HCLOUD_KEY, "an empty Hetzner SSH key name")
+                    .label(span, "empty")
+                    .help("give the key's name as `hcloud ssh-key list` shows it, or remove the entry"),
+            );
+        } else if let Some(first) = keys[..i].iter().position(|k| k == key) {
+            out.push(
+                Diagnostic::new(
+                    &codes::SSH_HCLOUD_KEY,
+                    format!("Hetzner SSH key `{key}` is listed twice"),
+                )
+                .label(span, "again")
+                .label(
+                    cx.span(&["access", "hcloud_ssh_keys", &first.to_string()]),
+                    "first here",
+                )
+                .help("remove the repeated name"),
+            );
+        }
+    }
+}
+
+/// Without a Hetzner SSH key, Hetzner emails a root password per server.
+pub fn no_hcloud_keys(cx: &Ctx, out: &mut Vec<Diagnostic>) {
+    if cx.spec.access.hcloud_ssh_keys.is_empty() {
+        out.push(
+            Diagnostic::new(
+                &codes::SSH_NO_HCLOUD_KEYS,
+                "no Hetzner SSH key: Hetzner emails a root password for every server it creates",
+            )
+            .label(cx.key_span(&["access", "hcloud_ssh_keys"]), "no key names")
+            .help("upload a key to the project once and list its name, e.g. `hcloud_ssh_keys = [\"ops\"]`"),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::run;
+    use crate::diag::codes;
+
+    const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPyEQhJ0nFKHyOI3kVxP2PPaSbLJDDWZsl2GP/bwr5mu ops@example.com";
+
+    fn with_key(k: &str) -> super::super::testing::Run {
+        run(&[(KEY, k)])
+    }
+
+    #[test]
+    fn public_keys() {
+        for bad in [
+            "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIPyEQhJ0nFKHyOI3kVxP2PPaSbLJDDWZsl2GP/bwr5mu",
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPyEQhJ0nFKHyOI3kVxP2PPaSbLJDDWZsl2GP/bwr5m",
+            "ssh-ed25519",
+            "ssh-ed2551 AAAA",
+            "",
+        ] {
+            let r = with_key(bad);
+            assert_eq!(
+                r.at(&codes::SSH_AUTHORIZED_KEY),
+                [format!("\"{bad}\"")],
+                "{bad}"
+            );
+        }
+        let r = with_key(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPyEQhJ0nFKHyOI3kVxP2PPaSbLJDDWZsl2GP/bwr5mu",
+        );
+        assert!(!r.fires(&codes::SSH_AUTHORIZED_KEY));
+    }
+
+    #[test]
+    fn private_key_is_not_echoed() {
+        let r = with_key(
+            "-----BEGIN OPENSSH PRIVATE KEY-----\\nb3BlbnNzaC1rZXktdjEAAAAAsecretsecret\\n-----END OPENSSH PRIVATE KEY-----",
+        );
+        let d = r.with(&codes::SSH_PRIVATE_KEY);
+        assert_eq!(d.len(), 1);
+        assert!(d[0].labels.is_empty());
+        assert!(!format!("{d:?}").contains("secretsecret"));
+        assert!(!r.fires(&codes::SSH_AUTHORIZED_KEY));
+    }
+
+    #[test]
+    fn hcloud_key_names() {
+        let r = run(&[("[\"ops\"]", "[\"ops\", \"\", \"ops\"]")]);
+        assert_eq!(r.at(&codes::SSH_HCLOUD_KEY), ["\"\"", "\"ops\""]);
+        let r = run(&[("[\"ops\"]", "[]")]);
+        assert_eq!(r.at(&codes::SSH_NO_HCLOUD_KEYS), ["hcloud_ssh_keys"]);
+        assert!(!run(&[]).fires(&codes::SSH_HCLOUD_KEY));
+        assert!(!run(&[]).fires(&codes::SSH_NO_HCLOUD_KEYS));
+    }
+}

@@ -15,14 +15,20 @@ struct Session {
 
 /// Loads, validates and compiles a spec; reports diagnostics and returns None on
 /// any error.
+/// `warnings`: whether to show warnings too (compile does; check and diff, which
+/// run in hooks and CI, show only errors: warnings are `validate`'s business).
 fn prepare(
     spec: &Path,
     out_dir: Option<&Path>,
     format: MessageFormat,
+    warnings: bool,
     out: &mut Out,
 ) -> Option<Session> {
     let mut sources = Sources::new();
-    let checked = crate::check_spec(spec, &mut sources);
+    let mut checked = crate::check_spec(spec, &mut sources);
+    if !warnings {
+        checked.diagnostics.retain(Diagnostic::is_error);
+    }
     if !checked.diagnostics.is_empty() {
         out.diagnostics(&checked.diagnostics, &sources, format);
     }
@@ -56,7 +62,7 @@ pub struct CompileArgs<'a> {
 }
 
 pub fn run_compile(args: CompileArgs<'_>, out: &mut Out) -> u8 {
-    let Some(session) = prepare(args.spec, args.out_dir, args.format, out) else {
+    let Some(session) = prepare(args.spec, args.out_dir, args.format, true, out) else {
         return exit::ERROR;
     };
     let view = RepoView::fs(&session.root);
@@ -163,7 +169,7 @@ pub fn run_check(
 ) -> u8 {
     let mut worst = exit::OK;
     for spec in specs {
-        let Some(session) = prepare(spec, out_dir, format, out) else {
+        let Some(session) = prepare(spec, out_dir, format, false, out) else {
             worst = exit::ERROR;
             continue;
         };

@@ -17,7 +17,12 @@ pub fn starter(format: SpecFormat, name: &str) -> String {
 }
 
 pub fn run(path: Option<&Path>, format: SpecFormat, name: &str, out: &mut Out) -> u8 {
-    let text = starter(format, name);
+    let mut text = starter(format, name);
+    if format == SpecFormat::Toml
+        && let Some(line) = schema_line(path)
+    {
+        text = format!("{line}\n{text}");
+    }
     // The starter must validate; a bad --name shows up here, pointing into it.
     let mut sources = Sources::new();
     let spec_format = match format {
@@ -68,6 +73,22 @@ pub fn run(path: Option<&Path>, format: SpecFormat, name: &str, out: &mut Out) -
             }
         },
     }
+}
+
+/// The `#:schema` line pointing from the spec's folder at the JSON Schema
+/// `k8sgen compile` keeps in the infra repo (default modules folder), when the
+/// spec sits inside a flake repo; taplo and Even Better TOML read it.
+fn schema_line(path: Option<&Path>) -> Option<String> {
+    let cwd = std::env::current_dir().ok()?;
+    let spec_dir = match path.and_then(Path::parent) {
+        Some(p) if !p.as_os_str().is_empty() => cwd.join(p),
+        _ => cwd,
+    };
+    let root = spec_dir.ancestors().find(|d| d.join("flake.nix").is_file())?;
+    let rel_dir = spec_dir.strip_prefix(root).ok()?;
+    let ups = "../".repeat(rel_dir.components().count());
+    let modules_dir = crate::spec::Infra::default().modules_dir;
+    Some(format!("#:schema ./{ups}{modules_dir}/{}", crate::emit::SCHEMA_FILE).replace("./../", "../"))
 }
 
 #[cfg(test)]

@@ -91,11 +91,11 @@ impl Hetzner {
         self.locations.get(name)
     }
 
-    /// Names of the types that can be ordered, for "did you mean".
-    pub fn orderable_types(&self) -> Vec<&str> {
+    /// Names of the current types, for "did you mean" and lists.
+    pub fn current_types(&self) -> Vec<&str> {
         self.server_types
             .iter()
-            .filter(|(_, t)| t.status != Lifecycle::Removed)
+            .filter(|(_, t)| t.status == Lifecycle::Current)
             .map(|(n, _)| n.as_str())
             .collect()
     }

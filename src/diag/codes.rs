@@ -76,6 +76,9 @@ codes! {
     BAD_VALUE = "k8sgen::spec::bad_value", Error,
         "a value is not one of the allowed ones",
         "The key accepts a fixed set of values (an enumeration) or a number in a range; the message lists what is allowed.";
+    EXTENDS = "k8sgen::spec::extends", Error,
+        "`extends` cannot be resolved",
+        "`extends = \"common.toml\"` makes another spec file the base of this one: its values apply unless this file sets them (tables merge key by key, lists and scalars are replaced). The path is relative to the extending file.\n\nThe chain may not loop back on itself and may be at most 8 files deep.";
     UNSUPPORTED_VERSION = "k8sgen::spec::version", Error,
         "the spec version is not supported",
         "`version` says which revision of the spec language the file uses. This k8sgen understands version 1. A newer version needs a newer k8sgen; an older one is upgraded by `k8sgen migrate`.";

@@ -33,6 +33,9 @@ pub struct Diagnostic {
     /// The first label is the primary one; it decides where the finding is shown.
     pub labels: Vec<Label>,
     pub help: Option<String>,
+    /// Source ranges never shown (a secret pasted into the spec): rendering masks
+    /// them in the excerpt.
+    pub redact: Vec<Span>,
 }
 
 impl Diagnostic {
@@ -44,6 +47,7 @@ impl Diagnostic {
             message: message.into(),
             labels: Vec::new(),
             help: None,
+            redact: Vec::new(),
         }
     }
 
@@ -57,6 +61,12 @@ impl Diagnostic {
 
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
+        self
+    }
+
+    /// Masks a span of the source in every rendering of this diagnostic.
+    pub fn redact(mut self, span: Span) -> Self {
+        self.redact.push(span);
         self
     }
 

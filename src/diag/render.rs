@@ -21,6 +21,8 @@ pub fn human(diags: &[Diagnostic], sources: &Sources, style: Style) -> String {
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(100)
         .with_links(false);
+    // A secret flagged by any diagnostic is masked in every excerpt.
+    let redactions: Vec<Span> = diags.iter().flat_map(|d| d.redact.iter().copied()).collect();
     let mut out = String::new();
     for diag in diags {
         for part in split_by_source(diag) {
@@ -28,7 +30,7 @@ pub fn human(diags: &[Diagnostic], sources: &Sources, style: Style) -> String {
                 &part.diag,
                 part.span_source.map(|id| {
                     let file = sources.get(id);
-                    NamedSource::new(file.name.clone(), file.text.clone())
+                    NamedSource::new(file.name.clone(), masked(&file.text, id, &redactions))
                 }),
             );
             if handler.render_report(&mut out, report.as_ref()).is_err() {
@@ -49,6 +51,22 @@ pub fn human(diags: &[Diagnostic], sources: &Sources, style: Style) -> String {
             warnings,
             if warnings == 1 { "" } else { "s" }
         ));
+    }
+    out
+}
+
+/// The source text with the redacted ranges of file `id` replaced by `*`
+/// (line breaks kept, so line numbers and label positions stay right).
+fn masked(text: &str, id: super::SourceId, redactions: &[Span]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, c) in text.char_indices() {
+        let hidden = redactions.iter().any(|r| r.source == id && r.start <= i && i < r.end);
+        if hidden && c != '\n' {
+            // One `*` per byte keeps every later offset valid.
+            out.extend(std::iter::repeat_n('*', c.len_utf8()));
+        } else {
+            out.push(c);
+        }
     }
     out
 }
@@ -179,4 +197,29 @@ fn label_json(span: Span, message: &str, sources: &Sources) -> serde_json::Value
         "end_column": end_column,
         "message": message,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::{Diagnostic, Format, codes};
+
+    #[test]
+    fn redacted_text_never_reaches_the_rendering() {
+        let mut sources = Sources::new();
+        let text = "a = 1\ntoken = \"hunter2-very-secret\"\nb = 2\n";
+        let id = sources.add("s.toml", text, Format::Toml);
+        let start = text.find('"').unwrap();
+        let span = Span::new(id, start..start + "\"hunter2-very-secret\"".len());
+        let other = Span::new(id, 0..1);
+        let diags = [
+            Diagnostic::new(&codes::SECRET_LITERAL, "secret").label(span, "here").redact(span),
+            // Another finding nearby must not show it either.
+            Diagnostic::new(&codes::WRONG_TYPE, "other").label(other, "there"),
+        ];
+        let out = human(&diags, &sources, Style::Plain);
+        assert!(!out.contains("hunter2"), "{out}");
+        assert!(out.contains("*********************"), "{out}");
+        assert!(out.contains("s.toml:2:9"), "{out}");
+    }
 }

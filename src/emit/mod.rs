@@ -6,6 +6,8 @@ mod core;
 mod nixidy_env;
 mod shared;
 
+pub use shared::SCHEMA_FILE;
+
 use crate::nix::{self, EmitError};
 use crate::plan::Plan;
 use crate::repo::{Layer, OutputFile};
@@ -14,6 +16,7 @@ use crate::repo::{Layer, OutputFile};
 pub fn emit(plan: &Plan) -> Result<Vec<OutputFile>, EmitError> {
     let mut files = vec![
         shared::emit(plan)?,
+        shared::schema(plan),
         core::emit(plan)?,
         nixidy_env::emit(plan)?,
     ];

@@ -1,4 +1,6 @@
-//! The repo-level file every cluster shares: `<modules_dir>/k8sgen.nix`.
+//! The repo-level files every cluster shares: `<modules_dir>/k8sgen.nix` and the
+//! spec's JSON Schema `<modules_dir>/cluster.schema.json` (for editors: taplo and
+//! Even Better TOML read it through a spec's `#:schema` line).
 
 use super::{EmitError, OutputFile};
 use crate::nix;
@@ -17,4 +19,24 @@ pub fn emit(plan: &Plan) -> Result<OutputFile, EmitError> {
         layer: Layer::Core,
         spec_independent: true,
     })
+}
+
+/// The file name of the spec's JSON Schema in the infra repo.
+pub const SCHEMA_FILE: &str = "cluster.schema.json";
+
+/// The spec's JSON Schema, kept in the infra repo so editors check specs there
+/// against the k8sgen version that compiles them.
+pub fn schema(plan: &Plan) -> OutputFile {
+    let text = crate::spec::schema::spec_schema_text();
+    // JSON has no comments: the marker goes into the schema's `$comment`.
+    let marker = format!(
+        "{{\n  \"$comment\": \"{} from the k8sgen spec types; do not edit. Regenerate with: k8sgen compile <spec>\",\n",
+        nix::GENERATED_MARKER
+    );
+    OutputFile {
+        path: format!("{}/{SCHEMA_FILE}", plan.names.modules_dir),
+        contents: text.replacen("{\n", &marker, 1),
+        layer: Layer::Schema,
+        spec_independent: true,
+    }
 }

@@ -332,6 +332,7 @@ impl Cx<'_> {
                     format!("`{}` must be a secret reference, not a literal value", dotted(path)),
                 )
                 .label(node.span, "literal value (not shown)")
+                .redact(node.span)
                 .help(format!("{FORMS}; if this was a real secret, rotate it: it is in the repository's history")),
             );
             return;

@@ -232,7 +232,8 @@ impl Cx<'_> {
                 Err(_) => {
                     self.diags.push(
                         Diagnostic::new(&codes::BAD_VALUE, "integer out of range")
-                            .label(span, "does not fit in a 64-bit integer"),
+                            .label(span, "does not fit in a 64-bit integer")
+                        .help("no key of the spec takes a number this large; check for a typo"),
                     );
                     Value::Null
                 }

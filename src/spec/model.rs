@@ -20,6 +20,12 @@ pub type FreeForm = serde_json::Value;
 pub struct Spec {
     /// Revision of the spec language; this k8sgen reads version 1.
     pub version: u32,
+    /// A base spec this one builds on (path relative to this file): tables merge
+    /// key by key, lists and scalars set here replace the base's. Resolved while
+    /// loading; never set on a decoded spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"common.toml")]
+    pub extends: Option<String>,
     pub cluster: Cluster,
     pub hetzner: Hetzner,
     pub access: Access,

@@ -60,7 +60,8 @@ fn node(v: &DeValue<'_>, span: Span, source: SourceId, diags: &mut Vec<Diagnosti
             Err(_) => {
                 diags.push(
                     Diagnostic::new(&codes::BAD_VALUE, "integer out of range")
-                        .label(span, "does not fit in a 64-bit integer"),
+                        .label(span, "does not fit in a 64-bit integer")
+                        .help("no key of the spec takes a number this large; check for a typo"),
                 );
                 Value::Null
             }

@@ -85,6 +85,27 @@ impl Node {
         }
     }
 
+    /// `self` as a base with `over` on top: tables merge key by key, anything
+    /// else in `over` replaces what is here. Spans stay with their files.
+    pub fn merged_with(self, over: Node) -> Node {
+        match (self.value, over.value) {
+            (Value::Table(mut base), Value::Table(top)) => {
+                for entry in top.entries {
+                    match base.entries.iter_mut().find(|e| e.key == entry.key) {
+                        Some(existing) => {
+                            let old = std::mem::replace(&mut existing.node, Node { span: entry.node.span, value: Value::Null });
+                            existing.node = old.merged_with(entry.node);
+                            existing.key_span = entry.key_span;
+                        }
+                        None => base.entries.push(entry),
+                    }
+                }
+                Node { span: over.span, value: Value::Table(base) }
+            }
+            (_, value) => Node { span: over.span, value },
+        }
+    }
+
     /// Converts to JSON, for free-form values (Helm values, raw resources).
     pub fn to_json(&self) -> serde_json::Value {
         match &self.value {

@@ -233,7 +233,7 @@ pub fn dns_ip(cx: &Ctx, out: &mut Vec<Diagnostic>) {
         (Ok(ip), Some(net)) if !net.contains(ip) => "is outside the service range".into(),
         (Ok(ip), Some(net)) if ip == net.network() => "is the network address".into(),
         (Ok(ip), Some(net)) if ip == net.broadcast() => "is the broadcast address".into(),
-        (Ok(ip), Some(net)) if u32::from(ip) == u32::from(net.network()) + 1 => {
+        (Ok(ip), Some(net)) if Some(u32::from(ip)) == u32::from(net.network()).checked_add(1) => {
             "is the first address, which the `kubernetes` service takes".into()
         }
         _ => return,

@@ -90,7 +90,9 @@ pub fn builder_arch(cx: &Ctx, out: &mut Vec<Diagnostic>) {
                     cx.span(&["images", "builder", arch.key()]),
                     format!("{} type", t.arch.human()),
                 )
-                .help(format!("use a {} type, e.g. `{example}`", arch.human())),
+                .help(format!(
+                    "use a server type of that architecture, e.g. `{example}`"
+                )),
             );
         }
     }

@@ -281,6 +281,47 @@ pub(crate) mod testing {
         Run { diags, sources }
     }
 
+    /// Extreme values are findings, never panics (overflow in debug builds).
+    #[test]
+    fn extreme_values_do_not_panic() {
+        let max = u32::MAX.to_string();
+        for (pod, service, network, prefix) in [
+            ("0.0.0.0/0", "255.255.255.255/32", "0.0.0.0/32", "0"),
+            ("255.255.255.255/32", "0.0.0.0/0", "255.255.255.0/24", "255"),
+            ("10.0.0.0/8", "10.0.0.0/8", "10.0.0.0/8", "30"),
+        ] {
+            let edits = [
+                ("\"10.133.0.0/16\"", format!("\"{pod}\"")),
+                ("\"10.134.0.0/16\"", format!("\"{service}\"")),
+                ("\"10.0.0.0/16\"", format!("\"{network}\"")),
+                (
+                    "node_pod_prefix = 24",
+                    format!("node_pod_prefix = {prefix}"),
+                ),
+                (
+                    "# dns_ip = \"10.134.0.10\"",
+                    "dns_ip = \"255.255.255.255\"".to_string(),
+                ),
+                (
+                    "replicas = 2",
+                    format!("replicas = {max}\nmax_surge = {max}"),
+                ),
+                (
+                    "[control_plane]\nreplicas = 1",
+                    format!("[control_plane]\nreplicas = {max}"),
+                ),
+                (
+                    "drain_timeout = \"10m\"",
+                    "drain_timeout = \"99999999999999999999h\"".into(),
+                ),
+                ("name = \"dev\"", format!("name = \"{}\"", "x".repeat(300))),
+            ];
+            let edits: Vec<(&str, &str)> = edits.iter().map(|(a, b)| (*a, b.as_str())).collect();
+            let r = run(&edits);
+            assert!(crate::diag::has_errors(&r.diags));
+        }
+    }
+
     /// The examples have no errors; their one warning is the single
     /// control-plane node of a development cluster.
     #[test]

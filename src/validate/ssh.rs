@@ -38,19 +38,38 @@ fn public_key(key: &str) -> Result<(), String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(blob)
         .map_err(|_| "has key data that is not base64 (truncated or wrapped?)".to_string())?;
-    // The blob starts with the algorithm name as an SSH string: u32 length, bytes.
-    let embedded = bytes
-        .get(..4)
-        .map(|n| u32::from_be_bytes([n[0], n[1], n[2], n[3]]) as usize)
-        .and_then(|n| bytes.get(4..4 + n))
-        .ok_or("has key data too short to be a key")?;
-    if embedded != alg.as_bytes() {
+    // The blob is a sequence of SSH strings (u32 length, bytes): the algorithm
+    // name, then the key's fields.
+    let fields = ssh_strings(&bytes).ok_or("has key data that is truncated or damaged")?;
+    let (embedded, rest) = fields.split_first().ok_or("has empty key data")?;
+    if *embedded != alg.as_bytes() {
         return Err(format!(
             "says `{alg}` but its key data is a `{}` key",
             String::from_utf8_lossy(embedded)
         ));
     }
+    let complete = match alg {
+        "ssh-ed25519" => matches!(rest, [k] if k.len() == 32),
+        "sk-ssh-ed25519@openssh.com" => matches!(rest, [k, _app] if k.len() == 32),
+        "sk-ecdsa-sha2-nistp256@openssh.com" => rest.len() == 3,
+        _ => rest.len() == 2, // rsa: e, n; ecdsa: curve, point
+    };
+    if !complete {
+        return Err("has key data that is truncated or damaged".into());
+    }
     Ok(())
+}
+
+/// Splits an SSH wire-format blob into its strings; `None` when one overruns.
+fn ssh_strings(mut bytes: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let len = u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+        let field = bytes.get(4..4usize.checked_add(len)?)?;
+        out.push(field);
+        bytes = &bytes[4 + len..];
+    }
+    Some(out)
 }
 
 /// Authorized keys are OpenSSH public key lines.
@@ -72,11 +91,12 @@ pub fn authorized_keys(cx: &Ctx, out: &mut Vec<Diagnostic>) {
     }
 }
 
-/// A private key is reported by position only: the file's text around it is
-/// not shown, so the key does not end up in terminals and CI logs.
+/// A private key is pointed at but masked in the excerpt (`redact`), so the key
+/// does not end up in terminals and CI logs.
 pub fn private_key(cx: &Ctx, out: &mut Vec<Diagnostic>) {
     for (i, key) in cx.spec.access.authorized_keys.iter().enumerate() {
         if is_private(key) {
+            let span = cx.span(&["access", "authorized_keys", &i.to_string()]);
             out.push(
                 Diagnostic::new(
                     &codes::SSH_PRIVATE_KEY,
@@ -85,6 +105,8 @@ pub fn private_key(cx: &Ctx, out: &mut Vec<Diagnostic>) {
                         i + 1
                     ),
                 )
+                .label(span, "private key (not shown)")
+                .redact(span)
                 .help("replace it with the public key (the `.pub` file) and generate a new key pair: if this file was ever committed or shared, the private key is leaked"),
             );
         }
@@ -149,6 +171,7 @@ mod tests {
         for bad in [
             "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIPyEQhJ0nFKHyOI3kVxP2PPaSbLJDDWZsl2GP/bwr5mu",
             "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPyEQhJ0nFKHyOI3kVxP2PPaSbLJDDWZsl2GP/bwr5m",
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPyEQhJ0nFKHyOI3kVxP2PPa",
             "ssh-ed25519",
             "ssh-ed2551 AAAA",
             "",
@@ -173,7 +196,8 @@ mod tests {
         );
         let d = r.with(&codes::SSH_PRIVATE_KEY);
         assert_eq!(d.len(), 1);
-        assert!(d[0].labels.is_empty());
+        assert_eq!(d[0].labels.len(), 1);
+        assert_eq!(d[0].redact, [d[0].labels[0].span]);
         assert!(!format!("{d:?}").contains("secretsecret"));
         assert!(!r.fires(&codes::SSH_AUTHORIZED_KEY));
     }

@@ -22,26 +22,70 @@ pub fn drain_timeout(cx: &Ctx, out: &mut Vec<Diagnostic>) {
 }
 
 /// With `max_unavailable` and `max_surge` both 0 a rollout can neither remove
-/// nor add a node first.
+/// nor add a node first. Pools that inherit both zeros from `[updates]` are
+/// reported once, at `[updates]`; a pool whose own override makes it stuck is
+/// reported at the pool.
 pub fn stuck_rollout(cx: &Ctx, out: &mut Vec<Diagnostic>) {
+    let mut inheriting = Vec::new();
     for (name, pool) in &cx.spec.pools {
         let (unavailable, u_span) = cx.pool_max_unavailable(name, pool);
         let (surge, s_span) = cx.pool_surge(name, pool);
         if unavailable != 0 || surge != 0 {
             continue;
         }
+        if pool.max_unavailable.is_none() && pool.max_surge.is_none() {
+            inheriting.push(name.as_str());
+            continue;
+        }
         let mut d = Diagnostic::new(
             &codes::UPDATES_STUCK_ROLLOUT,
-            format!("pool `{name}` has max_unavailable = 0 and max_surge = 0: its rollouts cannot progress"),
-        )
-        .label(cx.key_span(&["pools", name]), "this pool");
-        for span in [u_span, s_span].into_iter().flatten() {
-            d = d.label(span, "0");
+            format!(
+                "pool `{name}` has max_unavailable = 0 and max_surge = 0: its rollouts cannot progress"
+            ),
+        );
+        // The pool's own override first: it is what made the pool stuck.
+        let (own, inherited) = if pool.max_unavailable.is_some() {
+            (u_span, s_span)
+        } else {
+            (s_span, u_span)
+        };
+        d = d.label(
+            own.unwrap_or_else(|| cx.key_span(&["pools", name])),
+            "0 here",
+        );
+        if let Some(span) = inherited {
+            d = d.label(span, "and 0 from [updates]");
         }
         out.push(d.help(
             "set max_unavailable = 1 (replace in place) or max_surge = 1 (add a node first)",
         ));
     }
+    if inheriting.is_empty() {
+        return;
+    }
+    let pools = inheriting
+        .iter()
+        .map(|p| format!("`{p}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut d = Diagnostic::new(
+        &codes::UPDATES_STUCK_ROLLOUT,
+        format!("`[updates]` has max_unavailable = 0 and max_surge = 0: rollouts of {pools} cannot progress"),
+    )
+    .label(
+        cx.span(&["updates", "max_unavailable"]),
+        if cx.written(&["updates", "max_surge"]) {
+            "0"
+        } else {
+            "0, and max_surge defaults to 0"
+        },
+    );
+    if let Some(span) = cx.written_span(&["updates", "max_surge"]) {
+        d = d.label(span, "and 0");
+    }
+    out.push(
+        d.help("set max_unavailable = 1 (replace in place) or max_surge = 1 (add a node first)"),
+    );
 }
 
 #[cfg(test)]
@@ -68,16 +112,33 @@ mod tests {
 
     #[test]
     fn stuck_rollout_after_overrides() {
+        // Inherited from [updates]: one finding, at [updates], naming the pools.
         let r = run(&[("max_unavailable = 1", "max_unavailable = 0")]);
-        assert_eq!(
-            r.labelled(&codes::UPDATES_STUCK_ROLLOUT),
-            [["general", "0"], ["arm", "0"]]
+        let d = r.with(&codes::UPDATES_STUCK_ROLLOUT);
+        assert_eq!(r.at(&codes::UPDATES_STUCK_ROLLOUT), ["0"]);
+        assert!(
+            d[0].message.contains("`arm`, `general`"),
+            "{}",
+            d[0].message
         );
+        // A pool's own surge rescues it.
         let r = run(&[
             ("max_unavailable = 1", "max_unavailable = 0"),
             ("replicas = 2", "replicas = 2\nmax_surge = 1"),
         ]);
-        assert_eq!(r.at(&codes::UPDATES_STUCK_ROLLOUT), ["arm"]);
+        let d = r.with(&codes::UPDATES_STUCK_ROLLOUT);
+        assert!(d[0].message.contains("of `arm` cannot"), "{}", d[0].message);
+        // A pool's own override: reported at the pool.
+        let r = run(&[(
+            "replicas = 1\nlabels",
+            "replicas = 1\nmax_unavailable = 0\nlabels",
+        )]);
+        assert_eq!(r.at(&codes::UPDATES_STUCK_ROLLOUT), ["0"]);
+        assert!(
+            r.with(&codes::UPDATES_STUCK_ROLLOUT)[0]
+                .message
+                .contains("pool `arm`")
+        );
         assert!(!run(&[]).fires(&codes::UPDATES_STUCK_ROLLOUT));
     }
 }

@@ -165,52 +165,56 @@ pub fn provider_pair(cx: &Ctx, out: &mut Vec<Diagnostic>) {
 pub fn unknown(cx: &Ctx, out: &mut Vec<Diagnostic>) {
     let v = versions();
     let p = parsed(cx);
-    let checks: [(&str, Option<Minor>, [&str; 2], Option<Kind>); 2] = [
-        (
-            "ClusterAPI",
-            p.capi.map(|s| s.minor()),
-            CAPI,
-            p.capi.map(|s| known_kind(v.capi(s.minor()))),
-        ),
-        (
+    if let Some(capi) = p.capi.map(|s| s.minor()) {
+        report_unknown(cx, out, "ClusterAPI", capi, CAPI, known_kind(v.capi(capi)));
+    }
+    if let Some(caph) = p.caph.map(|s| s.minor()) {
+        report_unknown(
+            cx,
+            out,
             "the Hetzner provider",
-            p.caph.map(|s| s.minor()),
+            caph,
             CAPH,
-            p.caph.map(|s| known_kind(v.caph(s.minor()))),
+            known_kind(v.caph(caph)),
+        );
+    }
+}
+
+fn report_unknown(
+    cx: &Ctx,
+    out: &mut Vec<Diagnostic>,
+    what: &str,
+    minor: Minor,
+    path: [&str; 2],
+    kind: Kind,
+) {
+    let span: Span = cx.span(&path);
+    match kind {
+        Kind::Row => {}
+        Kind::Newer(newest) => out.push(
+            Diagnostic::new(
+                &codes::VERSION_UNKNOWN,
+                format!("{what} {minor} is newer than k8sgen's compatibility table"),
+            )
+            .label(span, format!("the newest known is {newest}"))
+            .help("k8sgen cannot check this version's compatibility; check the release notes, or update k8sgen"),
         ),
-    ];
-    for (what, minor, path, kind) in checks {
-        let (Some(minor), Some(kind)) = (minor, kind) else {
-            continue;
-        };
-        let span: Span = cx.span(&path);
-        match kind {
-            Kind::Row => {}
-            Kind::Newer(newest) => out.push(
-                Diagnostic::new(
-                    &codes::VERSION_UNKNOWN,
-                    format!("{what} {minor} is newer than k8sgen's compatibility table"),
-                )
-                .label(span, format!("the newest known is {newest}"))
-                .help("k8sgen cannot check this version's compatibility; check the release notes, or update k8sgen"),
-            ),
-            Kind::Unlisted => out.push(
-                Diagnostic::new(
-                    &codes::VERSION_UNKNOWN,
-                    format!("{what} {minor} is not in k8sgen's compatibility table"),
-                )
-                .label(span, "unknown minor release")
-                .help("k8sgen cannot check this version's compatibility; check the release notes"),
-            ),
-            Kind::Older(oldest) => out.push(
-                Diagnostic::new(
-                    &codes::VERSION_TOO_OLD,
-                    format!("{what} {minor} is older than k8sgen supports"),
-                )
-                .label(span, format!("the oldest supported is {oldest}"))
-                .help(format!("upgrade to {oldest} or newer")),
-            ),
-        }
+        Kind::Unlisted => out.push(
+            Diagnostic::new(
+                &codes::VERSION_UNKNOWN,
+                format!("{what} {minor} is not in k8sgen's compatibility table"),
+            )
+            .label(span, "unknown minor release")
+            .help("k8sgen cannot check this version's compatibility; check the release notes"),
+        ),
+        Kind::Older(oldest) => out.push(
+            Diagnostic::new(
+                &codes::VERSION_TOO_OLD,
+                format!("{what} {minor} is older than k8sgen supports"),
+            )
+            .label(span, format!("the oldest supported is {oldest}"))
+            .help(format!("upgrade to {oldest} or newer")),
+        ),
     }
 }
 

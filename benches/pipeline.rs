@@ -18,24 +18,54 @@ fn main() {
     let repo = dir.path();
     std::fs::create_dir_all(repo.join("clusters")).unwrap();
     std::fs::write(repo.join("flake.nix"), "{ outputs = _: { }; }\n").unwrap();
-    std::fs::copy(root.join("examples/dev-cluster.toml"), repo.join("clusters/dev.toml")).unwrap();
+    std::fs::copy(
+        root.join("examples/dev-cluster.toml"),
+        repo.join("clusters/dev.toml"),
+    )
+    .unwrap();
     std::fs::write(repo.join("clusters/large.toml"), large_spec()).unwrap();
 
     println!("k8sgen pipeline benchmark: whole process, warm, {RUNS} runs each (median / min)");
-    for (name, spec, target) in [("example", "clusters/dev.toml", [5, 20, 10]), ("200 pools + 300 apps", "clusters/large.toml", [50, 300, 300])] {
+    for (name, spec, target) in [
+        ("example", "clusters/dev.toml", [5, 20, 10]),
+        (
+            "200 pools + 300 apps",
+            "clusters/large.toml",
+            [50, 300, 300],
+        ),
+    ] {
         // The first compile writes the tree; later ones find it up to date.
         assert_ok(repo, &["compile", spec]);
-        report(&format!("validate {name}"), repo, &["validate", spec], target[0]);
-        report(&format!("compile {name} (up to date)"), repo, &["compile", spec], target[1]);
+        report(
+            &format!("validate {name}"),
+            repo,
+            &["validate", spec],
+            target[0],
+        );
+        report(
+            &format!("compile {name} (up to date)"),
+            repo,
+            &["compile", spec],
+            target[1],
+        );
         report(&format!("check {name}"), repo, &["check", spec], target[2]);
         let fresh = time_fresh_compile(root, spec);
-        println!("  {:<44} median {:>8.2?}  min {:>8.2?}", format!("compile {name} (into an empty repo)"), fresh.0, fresh.1);
+        println!(
+            "  {:<44} median {:>8.2?}  min {:>8.2?}",
+            format!("compile {name} (into an empty repo)"),
+            fresh.0,
+            fresh.1
+        );
     }
 }
 
 fn assert_ok(repo: &Path, args: &[&str]) {
     let out = run(repo, args);
-    assert!(out.status.success(), "k8sgen {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "k8sgen {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn run(repo: &Path, args: &[&str]) -> std::process::Output {
@@ -62,8 +92,15 @@ fn report(label: &str, repo: &Path, args: &[&str], target_ms: u64) {
         .collect();
     times.sort();
     let median = times[RUNS / 2];
-    let verdict = if median <= Duration::from_millis(target_ms) { "ok" } else { "OVER TARGET" };
-    println!("  {label:<44} median {median:>8.2?}  min {:>8.2?}  (target {target_ms} ms: {verdict})", times[0]);
+    let verdict = if median <= Duration::from_millis(target_ms) {
+        "ok"
+    } else {
+        "OVER TARGET"
+    };
+    println!(
+        "  {label:<44} median {median:>8.2?}  min {:>8.2?}  (target {target_ms} ms: {verdict})",
+        times[0]
+    );
 }
 
 /// Compiles into a fresh copy of the repo each time (nothing on disk yet).
@@ -74,7 +111,11 @@ fn time_fresh_compile(root: &Path, spec: &str) -> (Duration, Duration) {
             let repo = dir.path();
             std::fs::create_dir_all(repo.join("clusters")).unwrap();
             std::fs::write(repo.join("flake.nix"), "{ outputs = _: { }; }\n").unwrap();
-            std::fs::copy(root.join("examples/dev-cluster.toml"), repo.join("clusters/dev.toml")).unwrap();
+            std::fs::copy(
+                root.join("examples/dev-cluster.toml"),
+                repo.join("clusters/dev.toml"),
+            )
+            .unwrap();
             std::fs::write(repo.join("clusters/large.toml"), large_spec()).unwrap();
             let start = Instant::now();
             assert_ok(repo, &["compile", spec]);
@@ -92,7 +133,10 @@ fn large_spec() -> String {
         .replace("name = \"dev\"", "name = \"large\"")
         .replace("api.dev.example.com", "api.large.example.com")
         .replace("*.dev.example.com", "*.large.example.com")
-        .replace("pod_cidr = \"10.133.0.0/16\"", "pod_cidr = \"10.64.0.0/12\"");
+        .replace(
+            "pod_cidr = \"10.133.0.0/16\"",
+            "pod_cidr = \"10.64.0.0/12\"",
+        );
     let mut s = base;
     for i in 0..200 {
         s.push_str(&format!(

@@ -12,7 +12,9 @@ pub fn run(spec: &Path, out_dir: Option<&Path>, out: &mut Out) -> u8 {
     let mut sources = Sources::new();
     let mut checked = crate::check_spec(spec, &mut sources);
     // The spec's warnings are `validate`'s business; the doctor looks at the repo.
-    checked.diagnostics.retain(crate::diag::Diagnostic::is_error);
+    checked
+        .diagnostics
+        .retain(crate::diag::Diagnostic::is_error);
     if !checked.diagnostics.is_empty() {
         out.diagnostics(&checked.diagnostics, &sources, MessageFormat::Human);
     }

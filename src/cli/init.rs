@@ -84,11 +84,16 @@ fn schema_line(path: Option<&Path>) -> Option<String> {
         Some(p) if !p.as_os_str().is_empty() => cwd.join(p),
         _ => cwd,
     };
-    let root = spec_dir.ancestors().find(|d| d.join("flake.nix").is_file())?;
+    let root = spec_dir
+        .ancestors()
+        .find(|d| d.join("flake.nix").is_file())?;
     let rel_dir = spec_dir.strip_prefix(root).ok()?;
     let ups = "../".repeat(rel_dir.components().count());
     let modules_dir = crate::spec::Infra::default().modules_dir;
-    Some(format!("#:schema ./{ups}{modules_dir}/{}", crate::emit::SCHEMA_FILE).replace("./../", "../"))
+    Some(
+        format!("#:schema ./{ups}{modules_dir}/{}", crate::emit::SCHEMA_FILE)
+            .replace("./../", "../"),
+    )
 }
 
 #[cfg(test)]

@@ -22,7 +22,10 @@ pub fn human(diags: &[Diagnostic], sources: &Sources, style: Style) -> String {
         .with_width(100)
         .with_links(false);
     // A secret flagged by any diagnostic is masked in every excerpt.
-    let redactions: Vec<Span> = diags.iter().flat_map(|d| d.redact.iter().copied()).collect();
+    let redactions: Vec<Span> = diags
+        .iter()
+        .flat_map(|d| d.redact.iter().copied())
+        .collect();
     let mut out = String::new();
     for diag in diags {
         for part in split_by_source(diag) {
@@ -60,7 +63,9 @@ pub fn human(diags: &[Diagnostic], sources: &Sources, style: Style) -> String {
 fn masked(text: &str, id: super::SourceId, redactions: &[Span]) -> String {
     let mut out = String::with_capacity(text.len());
     for (i, c) in text.char_indices() {
-        let hidden = redactions.iter().any(|r| r.source == id && r.start <= i && i < r.end);
+        let hidden = redactions
+            .iter()
+            .any(|r| r.source == id && r.start <= i && i < r.end);
         if hidden && c != '\n' {
             // One `*` per byte keeps every later offset valid.
             out.extend(std::iter::repeat_n('*', c.len_utf8()));
@@ -213,7 +218,9 @@ mod tests {
         let span = Span::new(id, start..start + "\"hunter2-very-secret\"".len());
         let other = Span::new(id, 0..1);
         let diags = [
-            Diagnostic::new(&codes::SECRET_LITERAL, "secret").label(span, "here").redact(span),
+            Diagnostic::new(&codes::SECRET_LITERAL, "secret")
+                .label(span, "here")
+                .redact(span),
             // Another finding nearby must not show it either.
             Diagnostic::new(&codes::WRONG_TYPE, "other").label(other, "there"),
         ];

@@ -233,7 +233,7 @@ impl Cx<'_> {
                     self.diags.push(
                         Diagnostic::new(&codes::BAD_VALUE, "integer out of range")
                             .label(span, "does not fit in a 64-bit integer")
-                        .help("no key of the spec takes a number this large; check for a typo"),
+                            .help("no key of the spec takes a number this large; check for a typo"),
                     );
                     Value::Null
                 }

@@ -33,7 +33,12 @@ pub fn load_file(path: &Path, sources: &mut Sources) -> Result<Loaded, Vec<Diagn
 
 /// Decodes spec text in the given format. An `extends` in it is resolved relative
 /// to the current directory.
-pub fn load_str(name: &str, text: String, format: Format, sources: &mut Sources) -> Result<Loaded, Vec<Diagnostic>> {
+pub fn load_str(
+    name: &str,
+    text: String,
+    format: Format,
+    sources: &mut Sources,
+) -> Result<Loaded, Vec<Diagnostic>> {
     let source = sources.add(name, text, format);
     let tree = parse(source, sources)?;
     finish(tree, source, None, Vec::new(), sources)
@@ -41,7 +46,11 @@ pub fn load_str(name: &str, text: String, format: Format, sources: &mut Sources)
 
 /// Reads and parses one file. `referrer` is the `extends` value naming it, for
 /// the label of a read error.
-fn read_tree(path: &Path, sources: &mut Sources, referrer: Option<Span>) -> Result<(Node, SourceId), Vec<Diagnostic>> {
+fn read_tree(
+    path: &Path,
+    sources: &mut Sources,
+    referrer: Option<Span>,
+) -> Result<(Node, SourceId), Vec<Diagnostic>> {
     let name = path.display().to_string();
     let fail = |message: String, help: &str| {
         let mut d = Diagnostic::new(&codes::IO_READ, message).help(help.to_string());
@@ -74,7 +83,10 @@ fn read_tree(path: &Path, sources: &mut Sources, referrer: Option<Span>) -> Resu
             let source = sources.add(name.clone(), text, format);
             Err(vec![
                 Diagnostic::new(&codes::IO_READ, format!("{name} is not UTF-8 text"))
-                    .label(Span::new(source, offset..offset + 1), "first byte that is not UTF-8")
+                    .label(
+                        Span::new(source, offset..offset + 1),
+                        "first byte that is not UTF-8",
+                    )
                     .help("a spec is a UTF-8 TOML or KDL text file; is this the right file?"),
             ])
         }
@@ -134,7 +146,12 @@ fn finish(
 /// `extends = "common.toml"`: the named spec (relative to the extending file) is
 /// the base; this file's values override it. Tables merge key by key, lists and
 /// scalars are replaced. Every value keeps the span of the file it came from.
-fn resolve_extends(tree: Node, dir: &Path, chain: Vec<PathBuf>, sources: &mut Sources) -> Result<Node, Vec<Diagnostic>> {
+fn resolve_extends(
+    tree: Node,
+    dir: &Path,
+    chain: Vec<PathBuf>,
+    sources: &mut Sources,
+) -> Result<Node, Vec<Diagnostic>> {
     let Some(entry) = tree.find(&["extends"]) else {
         return Ok(tree);
     };
@@ -146,16 +163,22 @@ fn resolve_extends(tree: Node, dir: &Path, chain: Vec<PathBuf>, sources: &mut So
     let path = dir.join(rel);
     if chain.len() >= MAX_EXTENDS_DEPTH {
         return Err(vec![
-            Diagnostic::new(&codes::EXTENDS, format!("`extends` chains deeper than {MAX_EXTENDS_DEPTH} files"))
-                .label(span, "one extends too many")
-                .help("flatten the chain: a spec usually extends one shared base"),
+            Diagnostic::new(
+                &codes::EXTENDS,
+                format!("`extends` chains deeper than {MAX_EXTENDS_DEPTH} files"),
+            )
+            .label(span, "one extends too many")
+            .help("flatten the chain: a spec usually extends one shared base"),
         ]);
     }
     if chain.contains(&absolute(&path)) {
         return Err(vec![
-            Diagnostic::new(&codes::EXTENDS, format!("`extends` forms a cycle through {}", path.display()))
-                .label(span, "leads back to a file already on the chain")
-                .help("a base must not extend the specs built on it"),
+            Diagnostic::new(
+                &codes::EXTENDS,
+                format!("`extends` forms a cycle through {}", path.display()),
+            )
+            .label(span, "leads back to a file already on the chain")
+            .help("a base must not extend the specs built on it"),
         ]);
     }
     let (base, _) = read_tree(&path, sources, Some(span))?;
@@ -184,7 +207,10 @@ fn spec_schema() -> &'static serde_json::Value {
 /// findings would be noise. Say what to do instead.
 fn version_gate(tree: &Node) -> Result<(), Vec<Diagnostic>> {
     match tree.find(&["version"]) {
-        Some(Node { value: Value::Int(v), span }) if *v != SPEC_VERSION => {
+        Some(Node {
+            value: Value::Int(v),
+            span,
+        }) if *v != SPEC_VERSION => {
             let help = if *v > SPEC_VERSION {
                 "this spec was written for a newer k8sgen; upgrade k8sgen".to_string()
             } else {
@@ -213,11 +239,19 @@ mod tests {
 
     #[test]
     fn toml_and_kdl_examples_decode_to_equal_specs() {
-        let toml = load(include_str!("../../examples/dev-cluster.toml"), Format::Toml).unwrap_or_else(|d| panic!("{d:#?}"));
-        let kdl = load(include_str!("../../examples/dev-cluster.kdl"), Format::Kdl).unwrap_or_else(|d| panic!("{d:#?}"));
+        let toml = load(
+            include_str!("../../examples/dev-cluster.toml"),
+            Format::Toml,
+        )
+        .unwrap_or_else(|d| panic!("{d:#?}"));
+        let kdl = load(include_str!("../../examples/dev-cluster.kdl"), Format::Kdl)
+            .unwrap_or_else(|d| panic!("{d:#?}"));
         assert_eq!(toml.spec, kdl.spec);
         assert_eq!(toml.spec.cluster.name, "dev");
-        assert_eq!(toml.spec.pools["arm"].taints, ["example.com/arch=arm64:NoSchedule"]);
+        assert_eq!(
+            toml.spec.pools["arm"].taints,
+            ["example.com/arch=arm64:NoSchedule"]
+        );
         assert_eq!(kdl.spec.access.hcloud_ssh_keys, ["ops"]);
     }
 
@@ -227,7 +261,10 @@ mod tests {
             .replace("replicas = 2", "replica = 2")
             .replace("branch = \"main\"", "brnch = \"main\"");
         let diags = load(&text, Format::Toml).unwrap_err();
-        let unknown: Vec<_> = diags.iter().filter(|d| d.code.id == "k8sgen::spec::unknown_key").collect();
+        let unknown: Vec<_> = diags
+            .iter()
+            .filter(|d| d.code.id == "k8sgen::spec::unknown_key")
+            .collect();
         assert_eq!(unknown.len(), 2, "{diags:#?}");
         assert_eq!(unknown[0].help.as_deref(), Some("did you mean `replicas`?"));
         assert_eq!(unknown[1].help.as_deref(), Some("did you mean `branch`?"));
@@ -235,8 +272,10 @@ mod tests {
 
     #[test]
     fn secret_literal_is_not_echoed() {
-        let text = include_str!("../../examples/dev-cluster.toml")
-            .replace("token = { clan_secret = \"hetzner-api-token\" }", "token = \"hunter2-secret\"");
+        let text = include_str!("../../examples/dev-cluster.toml").replace(
+            "token = { clan_secret = \"hetzner-api-token\" }",
+            "token = \"hunter2-secret\"",
+        );
         let diags = load(&text, Format::Toml).unwrap_err();
         assert_eq!(diags[0].code.id, "k8sgen::secret::literal");
         let shown = format!("{diags:?}");
@@ -266,12 +305,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_pair(dir.path());
         let mut sources = Sources::new();
-        let loaded = load_file(&dir.path().join("prod.kdl"), &mut sources).unwrap_or_else(|d| panic!("{d:#?}"));
+        let loaded = load_file(&dir.path().join("prod.kdl"), &mut sources)
+            .unwrap_or_else(|d| panic!("{d:#?}"));
         let s = &loaded.spec;
         assert_eq!(s.cluster.name, "prod");
-        assert_eq!(s.cluster.pod_cidr, "10.133.0.0/16", "inherited from the base");
+        assert_eq!(
+            s.cluster.pod_cidr, "10.133.0.0/16",
+            "inherited from the base"
+        );
         assert_eq!(s.access.hcloud_ssh_keys, ["admin"], "lists are replaced");
-        assert_eq!(s.access.authorized_keys.len(), 1, "untouched keys are inherited");
+        assert_eq!(
+            s.access.authorized_keys.len(),
+            1,
+            "untouched keys are inherited"
+        );
         assert_eq!(s.pools["general"].replicas, 5);
         assert_eq!(s.pools["general"].server_type, "cx33");
         assert_eq!(s.pools["arm"].replicas, 1);
@@ -286,9 +333,17 @@ mod tests {
     #[test]
     fn extends_errors_point_at_the_extends_value() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.toml"), "extends = \"b.toml\"\nversion = 1\n").unwrap();
+        std::fs::write(
+            dir.path().join("a.toml"),
+            "extends = \"b.toml\"\nversion = 1\n",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("b.toml"), "extends = \"a.toml\"\n").unwrap();
-        std::fs::write(dir.path().join("c.toml"), "extends = \"missing.toml\"\nversion = 1\n").unwrap();
+        std::fs::write(
+            dir.path().join("c.toml"),
+            "extends = \"missing.toml\"\nversion = 1\n",
+        )
+        .unwrap();
         let mut sources = Sources::new();
         let cycle = load_file(&dir.path().join("a.toml"), &mut sources).unwrap_err();
         assert_eq!(cycle[0].code.id, "k8sgen::spec::extends");

@@ -93,16 +93,28 @@ impl Node {
                 for entry in top.entries {
                     match base.entries.iter_mut().find(|e| e.key == entry.key) {
                         Some(existing) => {
-                            let old = std::mem::replace(&mut existing.node, Node { span: entry.node.span, value: Value::Null });
+                            let old = std::mem::replace(
+                                &mut existing.node,
+                                Node {
+                                    span: entry.node.span,
+                                    value: Value::Null,
+                                },
+                            );
                             existing.node = old.merged_with(entry.node);
                             existing.key_span = entry.key_span;
                         }
                         None => base.entries.push(entry),
                     }
                 }
-                Node { span: over.span, value: Value::Table(base) }
+                Node {
+                    span: over.span,
+                    value: Value::Table(base),
+                }
             }
-            (_, value) => Node { span: over.span, value },
+            (_, value) => Node {
+                span: over.span,
+                value,
+            },
         }
     }
 

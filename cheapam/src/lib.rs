@@ -1,0 +1,86 @@
+//! cheapam: Kubernetes IPAM and Hetzner Cloud node controller.
+//!
+//! - [`node`]: the Node reconciler (initialisation, pod CIDRs, lifecycle);
+//! - [`owned`]: desired state of the objects cheapam owns (Cilium LB-IPAM pool, DNSEndpoint)
+//!   as pure functions of the Node list, and their server-side apply;
+//! - [`allocator`]: the pure pod-CIDR allocator;
+//! - [`hcloud`]: the Hetzner Cloud client and server cache;
+//! - [`leader`]: Lease leader election;
+//! - [`metrics`], [`http`]: Prometheus metrics, `/metrics` and `/healthz`.
+#![forbid(unsafe_code)]
+
+pub mod allocator;
+pub mod config;
+pub mod fakes;
+pub mod hcloud;
+pub mod http;
+pub mod leader;
+pub mod metrics;
+pub mod node;
+pub mod owned;
+pub mod telemetry;
+
+#[cfg(test)]
+pub mod fixtures;
+
+use thiserror::Error;
+
+#[derive(Error, Debug)]
+pub enum Error {
+    #[error("Kubernetes API error: {0}")]
+    Kube(#[source] kube::Error),
+
+    #[error("conflict writing {0} (stale resourceVersion); retrying")]
+    Conflict(String),
+
+    #[error("Hetzner API error: {0}")]
+    Hcloud(#[from] hcloud::HcloudError),
+
+    #[error("no Hetzner server named {0} (yet); retrying with backoff")]
+    ServerNotFound(String),
+
+    #[error("serialization error: {0}")]
+    Serialization(#[from] serde_json::Error),
+
+    #[error("invalid object: {0}")]
+    InvalidObject(String),
+
+    #[error("configuration error: {0}")]
+    Config(#[from] config::ConfigError),
+
+    #[error("cannot build Kubernetes client config: {0}")]
+    KubeConfig(String),
+
+    #[error("lost the leader lease")]
+    LostLease,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A short stable label for the error metric.
+    pub fn metric_label(&self) -> String {
+        match self {
+            Error::Kube(_) => "kube",
+            Error::Conflict(_) => "conflict",
+            Error::Hcloud(_) => "hcloud",
+            Error::ServerNotFound(_) => "server_not_found",
+            Error::Serialization(_) => "serialization",
+            Error::InvalidObject(_) => "invalid_object",
+            Error::Config(_) => "config",
+            Error::KubeConfig(_) => "kube_config",
+            Error::LostLease => "lost_lease",
+        }
+        .to_string()
+    }
+}
+
+impl From<kube::Error> for Error {
+    /// A 409 from the apiserver becomes [`Error::Conflict`] so callers retry.
+    fn from(e: kube::Error) -> Self {
+        match &e {
+            kube::Error::Api(s) if s.code == 409 => Error::Conflict(s.message.clone()),
+            _ => Error::Kube(e),
+        }
+    }
+}

@@ -39,8 +39,8 @@ rustPlatform.buildRustPackage {
       --bash <($out/bin/k8sgen completions bash) \
       --zsh <($out/bin/k8sgen completions zsh) \
       --fish <($out/bin/k8sgen completions fish)
-    $out/bin/k8sgen man > k8sgen.1
-    installManPage k8sgen.1
+    $out/bin/k8sgen man --out-dir man
+    installManPage man/*.1
   '';
 
   meta = {

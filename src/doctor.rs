@@ -165,6 +165,13 @@ pub fn diagnose(
     let mut needed = inputs_used(files);
     needed.insert("flake-parts".into());
     needed.insert("import-tree".into());
+    // A terranix configuration needs terranix's flake module, hence its input.
+    let uses_terranix = files
+        .iter()
+        .any(|f| f.contents.contains("terranixConfigurations"));
+    if uses_terranix {
+        needed.insert("terranix".into());
+    }
     for input in &needed {
         if facts.inputs.contains(input) {
             out.push(Finding::ok(format!("flake input `{input}`")));
@@ -211,6 +218,21 @@ pub fn diagnose(
             out.push(Finding::missing(
                 "flake-parts' `flake.modules` option (the generated files define flake.modules.*)",
                 "add a module, e.g. modules/flake-parts.nix: `{ inputs, ... }: { imports = [ inputs.flake-parts.flakeModules.modules ]; }`",
+            ));
+        }
+    }
+    // Imported once by the repo: a second import fails ("already declared").
+    if uses_terranix {
+        if user_modules
+            .iter()
+            .chain(std::iter::once(&flake_nix.to_string()))
+            .any(|m| m.contains("terranix.flakeModule"))
+        {
+            out.push(Finding::ok("terranix's flake module is imported"));
+        } else {
+            out.push(Finding::missing(
+                "terranix's flake module (the generated files define terranixConfigurations)",
+                "add it once, e.g. in modules/terranix.nix: `{ inputs, ... }: { imports = [ inputs.terranix.flakeModule ]; }`",
             ));
         }
     }
@@ -350,6 +372,32 @@ mod tests {
             "modules/k8s",
         );
         assert!(ok.iter().all(|f| f.ok), "{ok:#?}");
+    }
+
+    #[test]
+    fn terranix_configurations_need_the_terranix_flake_module() {
+        let files = [file(
+            "{ perSystem = { ... }: { terranix.terranixConfigurations.k8s-dev = { }; }; }",
+        )];
+        let missing = |user: &[String]| -> Vec<String> {
+            diagnose(Some(FLAKE), user, &files, "modules/k8s")
+                .into_iter()
+                .filter(|f| !f.ok)
+                .map(|f| f.what)
+                .collect()
+        };
+        assert_eq!(
+            missing(&[]),
+            [
+                "flake input `terranix` (used by the generated modules)",
+                "terranix's flake module (the generated files define terranixConfigurations)",
+            ]
+        );
+        let wired = "{ inputs, ... }: { imports = [ inputs.terranix.flakeModule ]; }".to_string();
+        assert_eq!(
+            missing(&[wired]),
+            ["flake input `terranix` (used by the generated modules)"]
+        );
     }
 
     #[test]

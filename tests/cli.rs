@@ -42,6 +42,10 @@ const SESSION: &[Step] = &[
     Run(&["compile", "clusters/dev.toml"]),
     Run(&["compile", "clusters/dev.toml"]),
     Run(&["check", "clusters/dev.toml"]),
+    // Everyday helpers: a picture, where a file comes from, migrations.
+    Run(&["graph", "clusters/dev.toml"]),
+    Run(&["explain-output", "modules/k8s/dev/nixidy/env.nix"]),
+    Run(&["migrate", "clusters/dev.toml"]),
     // Re-formatting a generated file is not drift.
     Edit(
         "modules/k8s/dev/core.nix",

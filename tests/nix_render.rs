@@ -39,6 +39,12 @@ fn sample_context(template: &str) -> serde_json::Value {
             "labels": {"role": "cp", "topology.kubernetes.io/zone": "fsn1"},
         }),
         "k8sgen.nix" => serde_json::json!({}),
+        "cheapam.nix" => serde_json::json!({
+            "package": Value::from(k8sgen::nix::NixPath::new("../../packages/cheapam/default.nix").unwrap()),
+            "image": Value::from(k8sgen::nix::NixPath::new("../../packages/cheapam/image.nix").unwrap()),
+            "package_name": "k8sgen-cheapam",
+            "image_name": "k8sgen-cheapam-image",
+        }),
         "core.nix" => serde_json::json!({
             "cluster": "dev",
             "values": Value::attrs([
@@ -53,6 +59,123 @@ fn sample_context(template: &str) -> serde_json::Value {
             "branch": "main",
             "root_path": "./manifests/dev",
             "k8s_minor": "1.31",
+        }),
+        "nixidy-app.nix" => serde_json::json!({
+            "module": "k8s/dev",
+            "app": "podinfo",
+            "application": Value::attrs([
+                ("namespace", Value::from("podinfo")),
+                ("createNamespace", Value::from(true)),
+                (
+                    "annotations",
+                    Value::attrs([(
+                        "argocd.argoproj.io/sync-wave",
+                        Value::apply(Expr::var("lib.mkDefault"), Value::from("0")),
+                    )]),
+                ),
+                ("objects", Value::list([Value::attrs([("kind", Value::from("X"))])])),
+            ]),
+        }),
+        "terranix.nix" => serde_json::json!({
+            "module": "k8s/dev",
+            "providers": Value::attrs([("hcloud", Value::attrs([("source", Value::from("hetznercloud/hcloud"))]))]),
+            "external": Value::attrs([("hcloud_token", Value::attrs([("program", Value::list(["sh", "-c", "echo '{}'"]))]))]),
+            "token": Value::apply(Expr::select("config.data.external", ["hcloud_token"]), Value::from("result.value")),
+            "firewall": Value::attrs([("k8s-dev", Value::attrs([("name", Value::from("k8s-dev"))]))]),
+            "has_ssh_keys": true,
+            "ssh_keys": Value::attrs([("ops", Value::attrs([("name", Value::from("ops"))]))]),
+            "outputs": Value::attrs([("firewall_id", Value::attrs([("value", Value::apply(Expr::select("config.resource.hcloud_firewall", ["k8s-dev"]), Value::from("id")))]))]),
+        }),
+        "terranix-configuration.nix" => serde_json::json!({
+            "name": "k8s-dev",
+            "module": "k8s/dev",
+            "workdir": "terraform/k8s-dev",
+            "clan": true,
+            "sops": true,
+        }),
+        "node.nix" => serde_json::json!({
+            "module": "k8s/dev/node",
+            "kubernetes_version": "1.33.6",
+            "mismatch_head": "k8s/dev/node: Kubernetes ",
+            "mismatch_middle": " is not \"1.33.6\"; or set it to \"",
+            "mismatch_tail": "\".",
+            "authorized_keys": Value::list(["ssh-ed25519 AAAA ops@example.com"]),
+            "cheapam": {
+                "image": Value::from(k8sgen::nix::NixPath::new("../../../../packages/cheapam/image.nix").unwrap()),
+                "package": Value::from(k8sgen::nix::NixPath::new("../../../../packages/cheapam/default.nix").unwrap()),
+            },
+        }),
+        "disko.nix" => serde_json::json!({ "module": "k8s/dev/node" }),
+        "images.nix" => serde_json::json!({
+            "module": "k8s/dev/node",
+            "nodes": Value::attrs([("x86_64", Value::apply(Expr::var("nodeSystem"), Value::from("x86_64-linux")))]),
+            "packages": Value::attrs([("k8s-dev-node-x86_64", Value::select("nodes", ["x86_64", "config", "system", "build", "toplevel"]))]),
+            "app": "k8s-dev-images",
+            "description": "Build the images",
+            "runtime_env": Value::attrs([("K8SGEN_SYSTEM_X86_64", Value::select("nodes", ["x86_64", "config", "system", "build", "toplevel", "drvPath"]))]),
+            "clan": false,
+            "sops": true,
+        }),
+        "secret-sync.nix" => serde_json::json!({
+            "app": "k8s-dev-secrets",
+            "description": "Apply the secrets",
+            "clan": true,
+            "sops": false,
+        }),
+        "capi-objects.nix" => serde_json::json!({
+            "module": "k8s/dev",
+            "application": "capi",
+            "namespace": "dev",
+            "external_management": true,
+            "resources": Value::attrs([(
+                "cluster.x-k8s.io",
+                Value::attrs([(
+                    "v1beta1",
+                    Value::attrs([(
+                        "Cluster",
+                        Value::attrs([(
+                            "dev",
+                            Value::attrs([(
+                                "spec",
+                                Value::attrs([(
+                                    "paused",
+                                    Value::apply(Expr::var("lib.mkDefault"), Value::from(false)),
+                                )]),
+                            )]),
+                        )]),
+                    )]),
+                )]),
+            )]),
+        }),
+        "capi-types.nix" => serde_json::json!({
+            "module": "k8s/dev",
+            "options": Value::attrs([(
+                "cluster.x-k8s.io",
+                Value::attrs([(
+                    "v1beta1",
+                    Value::attrs([(
+                        "Cluster",
+                        Value::Expr(
+                            Expr::var("mkObject")
+                                .apply(Value::from("cluster.x-k8s.io/v1beta1"))
+                                .apply(Value::from("Cluster")),
+                        ),
+                    )]),
+                )]),
+            )]),
+            "types": Value::list([Value::attrs([
+                ("name", Value::from("clusters")),
+                ("group", Value::from("cluster.x-k8s.io")),
+                ("version", Value::from("v1beta1")),
+                ("kind", Value::from("Cluster")),
+                ("attrName", Value::from("clusters")),
+            ])]),
+        }),
+        "capi-apps.nix" => serde_json::json!({
+            "bootstrap": "k8s-dev-bootstrap",
+            "update": "k8s-dev-update",
+            "bootstrap_inputs": Value::list([Value::select("pkgs", ["kubectl"])]),
+            "update_inputs": Value::list([Value::select("pkgs", ["openssh"])]),
         }),
         other => panic!(
             "no sample context for template `{other}`: add one to sample_context in tests/nix_render.rs"

@@ -28,21 +28,13 @@ pub fn run(code: Option<&str>, all: bool, out: &mut Out) -> u8 {
     }
 }
 
-/// One catalogue entry as Markdown.
+/// One catalogue entry as Markdown (shared with docs/spec.md).
 pub fn entry(c: &codes::Code) -> String {
-    let severity = match c.severity {
-        crate::diag::Severity::Error => "error",
-        crate::diag::Severity::Warning => "warning",
-    };
-    format!("## {}\n\n{} ({severity})\n\n{}\n", c.id, c.title, c.explain)
+    crate::docs::entry("##", c)
 }
 
-/// The whole catalogue as Markdown, in catalogue order.
+/// The whole catalogue as Markdown, the same text as the last section of
+/// docs/spec.md.
 pub fn catalogue() -> String {
-    let mut s = String::from("# k8sgen diagnostics\n\n");
-    for c in codes::ALL {
-        s.push_str(&entry(c));
-        s.push('\n');
-    }
-    s
+    crate::docs::catalogue()
 }

@@ -1,10 +1,16 @@
 //! The command line: argument definitions (clap) and one function per command.
 //! `main.rs` only calls [`run`]. Commands print; the library stages stay pure.
 
+mod bootstrap;
 mod compile;
+mod completions;
 mod doctor;
 mod explain;
+mod explain_output;
+mod graph;
 mod init;
+mod man;
+mod migrate;
 mod output;
 mod validate;
 
@@ -143,6 +149,64 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Print a picture of the cluster: Mermaid (default) or Graphviz DOT.
+    ///
+    /// Shows the locations, the node network, the control plane and pools per
+    /// architecture, the images, services and apps, and the flow between the
+    /// layers (terranix -> images -> ClusterAPI -> nixidy -> ArgoCD; cheapam -> DNS).
+    #[command(after_help = EXIT_CODES)]
+    Graph {
+        /// The cluster spec (`.toml` or `.kdl`).
+        spec: PathBuf,
+        /// Output syntax.
+        #[arg(long, value_enum, default_value_t)]
+        format: crate::graph::GraphFormat,
+    },
+    /// Print the bootstrap runbook of a spec: the numbered steps the generated
+    /// `k8s-<cluster>-bootstrap` app runs.
+    #[command(after_help = EXIT_CODES)]
+    Bootstrap {
+        /// The cluster spec.
+        spec: PathBuf,
+        /// Print the runbook (the only action; the app itself does the work).
+        #[arg(long, required = true)]
+        print: bool,
+    },
+    /// Say which spec keys produced a generated file, and where each is written.
+    ///
+    /// The spec is the one the file's header names, or the one whose manifest
+    /// lists the file, or --spec.
+    #[command(name = "explain-output", after_help = EXIT_CODES)]
+    ExplainOutput {
+        /// A file k8sgen generated, e.g. modules/k8s/dev/core.nix.
+        path: PathBuf,
+        /// The spec that generates it (default: found from the file).
+        #[arg(long)]
+        spec: Option<PathBuf>,
+    },
+    /// Upgrade a spec written for an older spec version.
+    ///
+    /// Prints the change as a unified diff; --write applies it (atomically).
+    /// A spec without a `version` key is version 0.
+    #[command(after_help = EXIT_CODES)]
+    Migrate {
+        /// The cluster spec (`.toml` or `.kdl`).
+        spec: PathBuf,
+        /// Write the migrated spec instead of printing the diff.
+        #[arg(long)]
+        write: bool,
+    },
+    /// Print the shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, or write one per command into a folder.
+    Man {
+        /// Write k8sgen.1 and k8sgen-<command>.1 into this folder.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
     /// Print the JSON Schema of the spec (for editors and CI).
     Schema,
     /// Explain a diagnostic code, or list them all.
@@ -196,11 +260,19 @@ pub fn run(cli: Cli) -> ExitCode {
             &mut out,
         ),
         Command::Doctor { spec, out: out_dir } => doctor::run(&spec, out_dir.as_deref(), &mut out),
+        Command::Bootstrap { spec, print: _ } => bootstrap::run(&spec, &mut out),
         Command::Schema => {
             out.print(&crate::spec::schema::spec_schema_text());
             exit::OK
         }
         Command::Explain { code, all } => explain::run(code.as_deref(), all, &mut out),
+        Command::Graph { spec, format } => graph::run(&spec, format, &mut out),
+        Command::ExplainOutput { path, spec } => {
+            explain_output::run(&path, spec.as_deref(), &mut out)
+        }
+        Command::Migrate { spec, write } => migrate::run(&spec, write, &mut out),
+        Command::Completions { shell } => completions::run(shell, &mut out),
+        Command::Man { out_dir } => man::run(out_dir.as_deref(), &mut out),
     };
     ExitCode::from(code)
 }

@@ -14,6 +14,7 @@ use super::codes::{self, Code};
 /// the rules in `src/validate/`.
 pub static CODE_KEYS: &[(&str, &[&str])] = &[
     ("k8sgen::spec::version", &["version"]),
+    ("k8sgen::spec::extends", &["extends"]),
     (
         "k8sgen::change::destructive",
         &[
@@ -27,11 +28,19 @@ pub static CODE_KEYS: &[(&str, &[&str])] = &[
     ),
     (
         "k8sgen::cidr::syntax",
-        &["cluster.pod_cidr", "cluster.service_cidr", "hetzner.network_cidr"],
+        &[
+            "cluster.pod_cidr",
+            "cluster.service_cidr",
+            "hetzner.network_cidr",
+        ],
     ),
     (
         "k8sgen::cidr::overlap",
-        &["cluster.pod_cidr", "cluster.service_cidr", "hetzner.network_cidr"],
+        &[
+            "cluster.pod_cidr",
+            "cluster.service_cidr",
+            "hetzner.network_cidr",
+        ],
     ),
     (
         "k8sgen::cidr::node_prefix",
@@ -49,8 +58,14 @@ pub static CODE_KEYS: &[(&str, &[&str])] = &[
         ],
     ),
     ("k8sgen::cidr::service_size", &["cluster.service_cidr"]),
-    ("k8sgen::cidr::dns_ip", &["cluster.dns_ip", "cluster.service_cidr"]),
-    ("k8sgen::control_plane::replicas", &["control_plane.replicas"]),
+    (
+        "k8sgen::cidr::dns_ip",
+        &["cluster.dns_ip", "cluster.service_cidr"],
+    ),
+    (
+        "k8sgen::control_plane::replicas",
+        &["control_plane.replicas"],
+    ),
     ("k8sgen::control_plane::no_ha", &["control_plane.replicas"]),
     (
         "k8sgen::hetzner::server_type",
@@ -227,6 +242,7 @@ pub static CODE_KEYS: &[(&str, &[&str])] = &[
         &["apps.<name>.chart", "apps.<name>.resources"],
     ),
     ("k8sgen::apps::values", &["apps.<name>.values"]),
+    ("k8sgen::apps::resource", &["apps.<name>.resources"]),
     ("k8sgen::ssh::authorized_key", &["access.authorized_keys"]),
     ("k8sgen::ssh::private_key", &["access.authorized_keys"]),
     ("k8sgen::ssh::hcloud_key", &["access.hcloud_ssh_keys"]),
@@ -320,7 +336,10 @@ mod tests {
         for (id, keys) in CODE_KEYS {
             assert!(codes::find(id).is_some(), "{id} is not in codes::ALL");
             assert!(seen.insert(id), "{id} has two rows");
-            assert!(!keys.is_empty(), "{id}: drop the row instead of leaving it empty");
+            assert!(
+                !keys.is_empty(),
+                "{id}: drop the row instead of leaving it empty"
+            );
         }
     }
 
@@ -342,8 +361,14 @@ mod tests {
 
     #[test]
     fn wildcards_stand_for_one_segment() {
-        assert!(pattern_matches("services.*.chart.hash", "services.cilium.chart.hash"));
-        assert!(!pattern_matches("services.*.chart.hash", "services.chart.hash"));
+        assert!(pattern_matches(
+            "services.*.chart.hash",
+            "services.cilium.chart.hash"
+        ));
+        assert!(!pattern_matches(
+            "services.*.chart.hash",
+            "services.chart.hash"
+        ));
         assert!(pattern_matches("pools.<name>", "pools.<name>"));
         assert_eq!(codes_for("cluster.dns_ip")[0].id, "k8sgen::cidr::dns_ip");
     }

@@ -1,6 +1,9 @@
 //! The catalogue of every diagnostic code k8sgen can emit. Codes are stable: tools
 //! and users match on them, so a code is never renamed or reused. `k8sgen explain
 //! CODE` prints the entry; `k8sgen explain --all` prints the whole catalogue.
+//!
+//! Adding a code? Add the spec keys it concerns to `code_keys.rs` (docs/spec.md
+//! lists them under each key).
 
 use super::Severity;
 
@@ -212,6 +215,9 @@ codes! {
     APPS_SOURCE = "k8sgen::apps::source", Error,
         "an app needs exactly one of `chart` or `resources`",
         "An app is either a pinned Helm chart (`chart = { repo, name, version, hash }`) or raw Kubernetes objects (`resources = [...]`). With neither there is nothing to deploy; with both it is unclear which one is meant.\n\nFix: keep one of the two; split into two apps to deploy both.";
+    APPS_RESOURCE = "k8sgen::apps::resource", Error,
+        "a raw resource is not a Kubernetes object",
+        "Each entry of `apps.<name>.resources` is passed through unchanged as one Kubernetes object: a table with an `apiVersion`, a `kind` and a `metadata.name` (nixidy names the manifest file `<kind>-<name>.yaml`; ArgoCD applies it into the app's namespace unless it names another).\n\nFix: `resources = [{ apiVersion = \"v1\", kind = \"ConfigMap\", metadata = { name = \"settings\" }, data = { a = \"b\" } }]`.";
     APPS_VALUES = "k8sgen::apps::values", Error,
         "`values` without a chart",
         "`values` are Helm values; an app made of raw `resources` has no chart to pass them to, so they would be silently ignored.\n\nFix: remove `values`, or deploy a chart.";

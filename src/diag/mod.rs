@@ -2,6 +2,7 @@
 //! user's files and a help text. Rendering (terminal or JSON) lives in `render`,
 //! the catalogue of every code in `codes`.
 
+pub mod code_keys;
 pub mod codes;
 pub mod render;
 mod source;

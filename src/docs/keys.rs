@@ -223,10 +223,13 @@ impl<'a> Walker<'a> {
                 variants
                     .iter()
                     .flat_map(|v| {
-                        v.get("const")
-                            .cloned()
-                            .into_iter()
-                            .chain(v.get("enum").and_then(Value::as_array).cloned().into_iter().flatten())
+                        v.get("const").cloned().into_iter().chain(
+                            v.get("enum")
+                                .and_then(Value::as_array)
+                                .cloned()
+                                .into_iter()
+                                .flatten(),
+                        )
                     })
                     .collect()
             })
@@ -310,8 +313,7 @@ pub fn toml_value(v: &Value) -> String {
 
 fn toml_key(k: &str) -> String {
     let bare = !k.is_empty()
-        && k
-            .chars()
+        && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if bare {
         k.to_string()
@@ -344,13 +346,20 @@ mod tests {
         assert!(name.description.contains("DNS-1123"));
         let token = key("hetzner.token");
         assert_eq!(token.description, "The Hetzner Cloud API token.");
-        assert!(token.kind.contains("`{ clan_secret = … }`"), "{}", token.kind);
+        assert!(
+            token.kind.contains("`{ clan_secret = … }`"),
+            "{}",
+            token.kind
+        );
         assert_eq!(token.choices.len(), 3);
     }
 
     #[test]
     fn defaults_enums_maps_and_lists() {
-        assert_eq!(key("cluster.domain").default.as_deref(), Some("\"cluster.local\""));
+        assert_eq!(
+            key("cluster.domain").default.as_deref(),
+            Some("\"cluster.local\"")
+        );
         let api = key("capi.api_version");
         assert_eq!(api.default.as_deref(), Some("\"v1beta1\""));
         assert_eq!(api.kind, "string, one of `\"v1beta1\"`, `\"v1beta2\"`");
@@ -359,8 +368,14 @@ mod tests {
         assert_eq!(key("pools").kind, "table of tables, by name");
         assert!(key("pools.<name>").is_table);
         assert_eq!(key("pools.<name>.labels").kind, "table of strings, by name");
-        assert_eq!(key("kubeadm.patches[].target").kind.matches('`').count(), 10);
-        assert_eq!(key("apps.<name>.values").kind, "any value (passed through unchanged)");
+        assert_eq!(
+            key("kubeadm.patches[].target").kind.matches('`').count(),
+            10
+        );
+        assert_eq!(
+            key("apps.<name>.values").kind,
+            "any value (passed through unchanged)"
+        );
         // A table's default is shown on its keys, not as one blob.
         assert_eq!(key("updates").default, None);
         assert_eq!(key("updates.max_unavailable").default.as_deref(), Some("1"));
@@ -373,7 +388,9 @@ mod tests {
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), paths.len());
-        for top in ["version", "cluster", "hetzner", "access", "dns", "images", "capi"] {
+        for top in [
+            "version", "cluster", "hetzner", "access", "dns", "images", "capi",
+        ] {
             assert!(paths.iter().any(|p| p == top), "{top}");
         }
     }

@@ -34,8 +34,10 @@ pub fn spec_reference() -> String {
         if !top.description.is_empty() {
             s.push_str(&format!("{}\n\n", top.description));
         }
-        push_choices(&mut s, top, "");
-        push_diagnostics(&mut s, &top.path, "");
+        push_choices(&mut s, top);
+        if let Some(d) = diagnostics(&top.path) {
+            s.push_str(&format!("{d}\n\n"));
+        }
         let children: Vec<&KeyDoc> = keys
             .iter()
             .skip_while(|k| k.path != top.path)
@@ -43,13 +45,19 @@ pub fn spec_reference() -> String {
             .take_while(|k| Some(k.path.as_str()) != next_top)
             .collect();
         for key in &children {
-            s.push_str(&format!("- **`{}`** · {}", key.path, facts(key).join(" · ")));
+            let mut lines = vec![format!("- **`{}`** · {}", key.path, facts(key).join(" · "))];
             if !key.description.is_empty() {
-                s.push_str(&format!("  \n  {}", key.description));
+                lines.push(key.description.clone());
             }
+            if let Some(d) = diagnostics(&key.path) {
+                lines.push(d);
+            }
+            // Markdown hard line breaks keep the lines of one item apart.
+            s.push_str(&lines.join("  \n  "));
             s.push('\n');
-            push_choices(&mut s, key, "  ");
-            push_diagnostics(&mut s, &key.path, "  ");
+            for (value, doc) in &key.choices {
+                s.push_str(&format!("  - {value}: {doc}\n"));
+            }
         }
         if !children.is_empty() {
             s.push('\n');
@@ -93,32 +101,37 @@ fn facts(key: &KeyDoc) -> Vec<String> {
     } else if !key.path.ends_with("<name>") {
         facts.push("optional".into());
     }
-    if let Some(e) = key.example.clone().or_else(|| example_from_reference(&key.path)) {
+    // Tables are shown key by key, not as one example.
+    let whole_tables = key.is_table || key.kind.contains("tables");
+    let from_reference = || {
+        (!whole_tables)
+            .then(|| example_from_reference(&key.path))
+            .flatten()
+    };
+    let example = key.example.clone().or_else(from_reference);
+    if let Some(e) = example.filter(|e| key.default.as_ref() != Some(e)) {
         facts.push(format!("example `{e}`"));
     }
     facts
 }
 
-fn push_choices(s: &mut String, key: &KeyDoc, indent: &str) {
+fn push_choices(s: &mut String, key: &KeyDoc) {
     for (value, doc) in &key.choices {
-        s.push_str(&format!("{indent}- {value}: {doc}\n"));
+        s.push_str(&format!("- {value}: {doc}\n"));
     }
-    if !key.choices.is_empty() && indent.is_empty() {
+    if !key.choices.is_empty() {
         s.push('\n');
     }
 }
 
-fn push_diagnostics(s: &mut String, path: &str, indent: &str) {
+/// "Diagnostics: …" with links into the catalogue, when any code concerns the key.
+fn diagnostics(path: &str) -> Option<String> {
     let codes = code_keys::codes_for(path);
     if codes.is_empty() {
-        return;
+        return None;
     }
     let links: Vec<String> = codes.iter().map(|c| code_link(c)).collect();
-    if indent.is_empty() {
-        s.push_str(&format!("Diagnostics: {}\n\n", links.join(", ")));
-    } else {
-        s.push_str(&format!("{indent}Diagnostics: {}\n", links.join(", ")));
-    }
+    Some(format!("Diagnostics: {}", links.join(", ")))
 }
 
 /// A link to a code's catalogue entry (GitHub's heading anchor).
@@ -151,8 +164,7 @@ fn example_from_reference(path: &str) -> Option<String> {
 
 fn find_example(value: &serde_json::Value, path: &[&str]) -> Option<serde_json::Value> {
     let Some((first, rest)) = path.split_first() else {
-        // Tables are shown key by key.
-        return (!value.is_object()).then(|| value.clone());
+        return Some(value.clone());
     };
     if *first == "<name>" {
         return value
@@ -226,7 +238,6 @@ mod tests {
             example_from_reference("hetzner.token").as_deref(),
             Some("{ clan_secret = \"hetzner-api-token\" }")
         );
-        assert_eq!(example_from_reference("cluster"), None);
     }
 
     #[test]
@@ -237,7 +248,11 @@ mod tests {
         }
         for c in codes::ALL {
             assert!(doc.contains(&format!("### {}\n", c.id)), "{}", c.id);
-            assert!(doc.contains(&format!("(#{})", anchor(c.id))), "{} is never linked", c.id);
+            assert!(
+                doc.contains(&format!("(#{})", anchor(c.id))),
+                "{} is never linked",
+                c.id
+            );
         }
     }
 }

@@ -2,10 +2,20 @@
 //! module per generated file kind (or layer); each has a template under
 //! `templates/`.
 
+pub mod capi;
+mod cheapam;
 mod core;
+mod images;
+pub mod infra;
+mod nixidy_apps;
 mod nixidy_env;
+mod nodes;
+mod secret_reader;
+mod secret_sync;
 mod shared;
+pub mod shell;
 
+pub use cheapam::{IMAGE_PACKAGE as CHEAPAM_IMAGE_PACKAGE, PACKAGE as CHEAPAM_PACKAGE};
 pub use shared::SCHEMA_FILE;
 
 use crate::nix::{self, EmitError};
@@ -20,6 +30,13 @@ pub fn emit(plan: &Plan) -> Result<Vec<OutputFile>, EmitError> {
         core::emit(plan)?,
         nixidy_env::emit(plan)?,
     ];
+    files.extend(cheapam::emit(plan)?);
+    files.extend(capi::emit(plan)?);
+    files.extend(nixidy_apps::emit(plan)?);
+    files.extend(infra::emit(plan)?);
+    files.extend(nodes::emit(plan)?);
+    files.extend(images::emit(plan)?);
+    files.extend(secret_sync::emit(plan)?);
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(files)
 }

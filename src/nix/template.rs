@@ -52,8 +52,26 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     template!("k8sgen.nix"),
     // Per-cluster values (src/emit/core.rs).
     template!("core.nix"),
+    // cheapam package and image, shared by every cluster (src/emit/cheapam.rs).
+    template!("cheapam.nix"),
     // The cluster's nixidy environment (src/emit/nixidy_env.rs).
     template!("nixidy-env.nix"),
+    // The ClusterAPI objects, their nixidy types and the operations apps (src/emit/capi/).
+    template!("capi-objects.nix"),
+    template!("capi-types.nix"),
+    template!("capi-apps.nix"),
+    // One ArgoCD application of the nixidy env (src/emit/nixidy_apps.rs).
+    template!("nixidy-app.nix"),
+    // Layer 1: the cluster's terranix module and configuration (src/emit/infra.rs).
+    template!("terranix.nix"),
+    template!("terranix-configuration.nix"),
+    // Layer 2: the node module and its disk layout (src/emit/nodes.rs).
+    template!("node.nix"),
+    template!("disko.nix"),
+    // Layer 2: node systems and the image app (src/emit/images.rs).
+    template!("images.nix"),
+    // The secret-sync app (src/emit/secret_sync.rs).
+    template!("secret-sync.nix"),
 ];
 
 /// A set of registered templates with k8sgen's escaping and helpers.

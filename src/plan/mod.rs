@@ -2,12 +2,15 @@
 //! filled and every derived value (DNS IP, image names, secret names, repo paths,
 //! flake names) is computed here, once; emitters read only the Plan.
 
+pub mod capi;
+pub mod infra;
 mod names;
 mod secrets;
+pub mod services;
 pub mod summary;
 
 pub use names::Names;
-pub use secrets::{SecretPlan, SecretPurpose, SecretSource};
+pub use secrets::{SecretPlan, SecretPurpose, SecretSource, Target as SecretTarget};
 pub use summary::Summary;
 
 use crate::spec::{self, Spec};
@@ -70,6 +73,12 @@ pub struct Plan {
     pub services: spec::Services,
     pub apps: BTreeMap<String, spec::App>,
     pub dns: Option<spec::Dns>,
+    /// ClusterAPI API versions and immutable templates (src/plan/capi.rs).
+    pub cluster_api: capi::ClusterApiPlan,
+    /// Terranix firewall and key look-ups, image builds (src/plan/infra.rs).
+    pub infra: infra::InfraPlan,
+    /// The ArgoCD applications of the nixidy env (src/plan/services.rs).
+    pub applications: services::Applications,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -203,7 +212,7 @@ pub fn lower(spec: &Spec, spec_path: &str) -> Plan {
         })
         .collect();
     let (dns_ip, dns_ip_is_default) = dns_ip(c);
-    Plan {
+    let mut plan = Plan {
         spec_path: spec_path.to_string(),
         cluster: ClusterPlan {
             name: c.name.clone(),
@@ -245,8 +254,15 @@ pub fn lower(spec: &Spec, spec_path: &str) -> Plan {
         services: spec.services.clone(),
         apps: spec.apps.clone(),
         dns: spec.dns.clone(),
+        cluster_api: capi::ClusterApiPlan::default(),
+        infra: infra::InfraPlan::default(),
+        applications: services::Applications::default(),
         names,
-    }
+    };
+    plan.cluster_api = capi::lower(&plan);
+    plan.infra = infra::lower(&plan);
+    plan.applications = services::lower(&plan);
+    plan
 }
 
 /// The DNS service address: the spec's, or the tenth address of the service

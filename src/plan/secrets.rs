@@ -43,6 +43,8 @@ pub struct SecretPlan {
     pub key: String,
     /// Labels the Secret carries (e.g. the ClusterAPI move label).
     pub labels: Vec<(String, String)>,
+    /// Non-secret keys stored beside the value (e.g. ArgoCD's `url` and `type`).
+    pub plain_data: Vec<(String, String)>,
     pub source: SecretSource,
 }
 
@@ -64,6 +66,7 @@ pub fn table(spec: &Spec) -> Vec<SecretPlan> {
             // Without it `clusterctl move` leaves the Secret behind and CAPH on
             // the new management cluster cannot reach Hetzner.
             labels: vec![("clusterctl.cluster.x-k8s.io/move".into(), String::new())],
+            plain_data: Vec::new(),
             source: spec.hetzner.token.clone(),
         },
         SecretPlan {
@@ -73,6 +76,7 @@ pub fn table(spec: &Spec) -> Vec<SecretPlan> {
             name: HCLOUD_SECRET.0.into(),
             key: HCLOUD_SECRET.1.into(),
             labels: Vec::new(),
+            plain_data: Vec::new(),
             source: spec.hetzner.token.clone(),
         },
     ];
@@ -88,6 +92,7 @@ pub fn table(spec: &Spec) -> Vec<SecretPlan> {
                 name: format!("{provider}-api-token"),
                 key: "api-token".into(),
                 labels: Vec::new(),
+                plain_data: Vec::new(),
                 source: dns.token.clone(),
             });
         }
@@ -99,6 +104,7 @@ pub fn table(spec: &Spec) -> Vec<SecretPlan> {
                 name: format!("{provider}-api-token"),
                 key: "api-token".into(),
                 labels: Vec::new(),
+                plain_data: Vec::new(),
                 source: dns.token.clone(),
             });
         }
@@ -112,8 +118,76 @@ pub fn table(spec: &Spec) -> Vec<SecretPlan> {
             name: "gitops-repository".into(),
             key: if ssh { "sshPrivateKey" } else { "password" }.into(),
             labels: vec![("argocd.argoproj.io/secret-type".into(), "repository".into())],
+            // ArgoCD reads the repository from the Secret's own keys.
+            plain_data: vec![
+                ("type".into(), "git".into()),
+                ("url".into(), spec.gitops.repository.clone()),
+            ],
             source: creds.clone(),
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::{Format, Sources};
+
+    fn spec(extra: &str) -> Spec {
+        let text = include_str!("../../examples/dev-cluster.toml")
+            .replace("branch = \"main\"", &format!("branch = \"main\"\n{extra}"));
+        crate::spec::load_str("t.toml", text, Format::Toml, &mut Sources::new())
+            .unwrap_or_else(|d| panic!("{d:#?}"))
+            .spec
+    }
+
+    #[test]
+    fn the_reference_cluster_has_one_secret_per_reader() {
+        let table = table(&spec(""));
+        let names: Vec<_> = table
+            .iter()
+            .map(|s| format!("{}/{}:{}", s.namespace, s.name, s.key))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "dev/hetzner:hcloud",
+                "kube-system/hcloud:token",
+                "cert-manager/cloudflare-api-token:api-token",
+                "external-dns/cloudflare-api-token:api-token"
+            ]
+        );
+        assert_eq!(
+            table[0].labels,
+            [(
+                "clusterctl.cluster.x-k8s.io/move".to_string(),
+                String::new()
+            )]
+        );
+        assert_eq!(table[0].target, Target::Management);
+    }
+
+    #[test]
+    fn gitops_credentials_carry_argocd_repository_keys() {
+        let table = table(&spec("credentials = { clan_secret = \"gitops-token\" }"));
+        let creds = table
+            .iter()
+            .find(|s| s.purpose == SecretPurpose::GitopsCredentials)
+            .unwrap();
+        assert_eq!(
+            (creds.namespace.as_str(), creds.key.as_str()),
+            ("argocd", "password")
+        );
+        assert_eq!(
+            creds.plain_data,
+            [
+                ("type".to_string(), "git".to_string()),
+                (
+                    "url".to_string(),
+                    "https://github.com/example/cluster-config.git".to_string()
+                )
+            ]
+        );
+    }
 }

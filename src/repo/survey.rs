@@ -168,7 +168,13 @@ pub(crate) fn survey<'a>(
                 let text = String::from_utf8_lossy(bytes);
                 let same = bytes.as_slice() == file.contents.as_bytes()
                     || judge.same_meaning(&file.path, &text, &file.contents);
-                let ours = is_ours(judge, &text, bytes, recorded_sha256.as_deref());
+                // A spec-independent file another spec wrote (e.g. cheapam's
+                // Cargo.lock, which carries no header) is k8sgen's too.
+                let ours =
+                    is_ours(judge, &text, bytes, recorded_sha256.as_deref())
+                        || claims.get(&file.path).into_iter().flatten().any(|c| {
+                            c.entry.spec_independent && c.entry.sha256 == sha256_hex(bytes)
+                        });
                 (ours, same)
             }
             None => (false, false),

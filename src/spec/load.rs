@@ -225,6 +225,13 @@ fn version_gate(tree: &Node) -> Result<(), Vec<Diagnostic>> {
                 .help(help),
             ])
         }
+        None => Err(vec![
+            Diagnostic::new(&codes::UNSUPPORTED_VERSION, "the spec has no `version`")
+                .label(Span::new(tree.span.source, 0..0), "`version` missing here")
+                .help(format!(
+                    "add `version = {SPEC_VERSION}` at the top if the spec is written for this k8sgen, or run `k8sgen migrate SPEC` to upgrade an older one"
+                )),
+        ]),
         _ => Ok(()),
     }
 }

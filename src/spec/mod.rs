@@ -15,5 +15,5 @@ pub mod toml;
 pub mod tree;
 
 pub use check::did_you_mean;
-pub use load::{Loaded, load_file, load_str};
+pub use load::{Loaded, SPEC_VERSION, load_file, load_str};
 pub use model::*;

@@ -494,10 +494,11 @@ impl Default for Cilium {
 pub struct Cheapam {
     /// Image reference the cluster pulls cheapam from; the bootstrap pushes the
     /// image k8sgen builds there. Default: no registry, the image is loaded into
-    /// the node images.
+    /// the node images as `cheapam:<version>` and never pulled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
-    /// Replicas (one leader, the rest stand by).
+    /// Replicas (one leader, the rest stand by); at most one per control-plane
+    /// node, as cheapam uses the host network.
     #[serde(default = "two")]
     pub replicas: u32,
 }

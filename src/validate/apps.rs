@@ -43,6 +43,43 @@ pub fn values(cx: &Ctx, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// Why a raw resource cannot become a manifest: nixidy names each file
+/// `<kind>-<metadata.name>.yaml` and ArgoCD needs the API version.
+fn resource_problem(obj: &serde_json::Value) -> Option<&'static str> {
+    let text = |v: &serde_json::Value| v.as_str().is_some_and(|s| !s.trim().is_empty());
+    if !obj.is_object() {
+        Some("not a table (a Kubernetes object)")
+    } else if !text(&obj["apiVersion"]) {
+        Some("no `apiVersion` string")
+    } else if !text(&obj["kind"]) {
+        Some("no `kind` string")
+    } else if !text(&obj["metadata"]["name"]) {
+        Some("no `metadata.name` string")
+    } else {
+        None
+    }
+}
+
+/// Every raw resource is a Kubernetes object with an API version, a kind and a name.
+pub fn resource_shape(cx: &Ctx, out: &mut Vec<Diagnostic>) {
+    for (name, app) in &cx.spec.apps {
+        for (i, obj) in app.resources.iter().flatten().enumerate() {
+            let Some(why) = resource_problem(obj) else {
+                continue;
+            };
+            let index = i.to_string();
+            out.push(
+                Diagnostic::new(
+                    &codes::APPS_RESOURCE,
+                    format!("resource {i} of app `{name}` is not a Kubernetes object"),
+                )
+                .label(cx.span(&["apps", name, "resources", &index]), why)
+                .help("write `{ apiVersion = \"v1\", kind = \"ConfigMap\", metadata = { name = \"x\" }, ... }`"),
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::{append, run};
@@ -58,6 +95,18 @@ mod tests {
         )]);
         assert_eq!(r.labelled(&codes::APPS_SOURCE), [["resources", "chart"]]);
         assert!(!run(&[]).fires(&codes::APPS_SOURCE));
+    }
+
+    #[test]
+    fn resources_are_objects() {
+        let r = append(
+            "[apps.raw]\nnamespace = \"raw\"\nresources = [{ apiVersion = \"v1\", kind = \"ConfigMap\", metadata = { name = \"a\" } }, { kind = \"ConfigMap\" }, 3]",
+        );
+        assert_eq!(
+            r.at(&codes::APPS_RESOURCE),
+            ["{ kind = \"ConfigMap\" }", "3"]
+        );
+        assert!(!run(&[]).fires(&codes::APPS_RESOURCE));
     }
 
     #[test]

@@ -33,6 +33,9 @@ mod syntax;
 mod updates;
 mod version;
 
+/// Parsing a validated Go duration is also lowering's business.
+pub(crate) use syntax::go_duration;
+
 /// What a rule sees: the decoded spec and the tree that knows where each value
 /// was written.
 pub struct Ctx<'a> {
@@ -184,6 +187,7 @@ pub static RULES: &[(&str, Rule)] = &[
     ("chart", chart::repo),
     ("apps", apps::source),
     ("apps", apps::values),
+    ("apps", apps::resource_shape),
     ("ssh", ssh::authorized_keys),
     ("ssh", ssh::private_key),
     ("ssh", ssh::hcloud_keys),

@@ -33,6 +33,11 @@
         rootPath = "./manifests/dev";
       };
       nixidy.k8sVersion = lib.mkDefault "1.33";
+      # Applications are added by nixidy/services/*.nix (k8sgen's services) and
+      # nixidy/apps/*.nix (the spec's apps). Their ArgoCD sync waves order them:
+      # -30 Cilium and cheapam, -25 CoreDNS, -20 the other services, -10 the
+      # gateway, then the apps (default 0); CRD objects sit in a later wave of
+      # their application than the CRDs and webhooks they need.
       # Everything syncs automatically; override any of these in your own module.
       nixidy.defaults.syncPolicy.autoSync = {
         enable = lib.mkDefault true;

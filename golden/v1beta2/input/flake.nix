@@ -1,0 +1,4 @@
+{
+  # A stand-in for the user's infra flake; only its presence matters here.
+  outputs = _: { };
+}

@@ -1,0 +1,20 @@
+//! `k8sgen bootstrap --print SPEC`: the bootstrap runbook, numbered, from the
+//! same step table the generated `k8s-<cluster>-bootstrap` app runs.
+
+use super::{Out, exit};
+use crate::diag::{self, Sources};
+use std::path::Path;
+
+pub fn run(path: &Path, out: &mut Out) -> u8 {
+    let mut sources = Sources::new();
+    let checked = crate::check_spec(path, &mut sources);
+    out.diagnostics(&checked.diagnostics, &sources, super::MessageFormat::Human);
+    match checked.loaded {
+        Some(loaded) if !diag::has_errors(&checked.diagnostics) => {
+            let plan = crate::plan::lower(&loaded.spec, &path.display().to_string());
+            out.print(&crate::emit::capi::bootstrap::runbook(&plan));
+            exit::OK
+        }
+        _ => exit::ERROR,
+    }
+}

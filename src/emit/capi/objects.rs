@@ -1,0 +1,456 @@
+//! The ClusterAPI objects of one cluster, as the `capi` nixidy application.
+//!
+//! Each object is built as JSON from the Plan, then turned into a Nix value
+//! with `lib.mkDefault` on the leaves a user would tune (replicas, rollout
+//! numbers, health-check timeouts), so a plain Nix definition elsewhere wins.
+
+use super::super::{EmitError, OutputFile, nix_file};
+use crate::nix::{Expr, Value};
+use crate::plan::Plan;
+use crate::plan::capi::{ClusterApiPlan, Template, kubelet_args};
+use crate::repo::Layer;
+use serde_json::{Value as Json, json};
+use std::collections::BTreeMap;
+
+/// The nixidy application (and ArgoCD Application) carrying the objects.
+pub const APPLICATION: &str = "capi";
+
+/// ArgoCD must never prune or delete these: a deleted Cluster deletes servers,
+/// a re-created one makes duplicates.
+const SYNC_OPTIONS: (&str, &str) = (
+    "argocd.argoproj.io/sync-options",
+    "Prune=false,Delete=false",
+);
+
+/// Health checks: a node that stays NotReady this long is replaced.
+const UNHEALTHY_SECONDS: u64 = 300;
+/// How long a new machine may take to become a Node.
+const CONTROL_PLANE_STARTUP_SECONDS: u64 = 900;
+const WORKER_STARTUP_SECONDS: u64 = 600;
+
+/// Objects by kind, then name.
+type Kinds = BTreeMap<String, BTreeMap<String, Value>>;
+
+/// One object and the JSON pointers of its user-tunable leaves.
+struct Object {
+    json: Json,
+    tunable: &'static [&'static str],
+}
+
+pub fn emit(plan: &Plan) -> Result<OutputFile, EmitError> {
+    let resources = resources(plan);
+    nix_file(
+        plan,
+        plan.names.cluster_file("capi/objects.nix"),
+        Layer::ClusterApi,
+        "capi-objects.nix",
+        json!({
+            "module": plan.names.module(""),
+            "application": APPLICATION,
+            "namespace": plan.names.capi_namespace,
+            "external_management": plan.capi.management == crate::spec::Management::External,
+            "resources": resources,
+        }),
+    )
+}
+
+/// `resources.<group>.<version>.<Kind>.<name>` for every object, and the
+/// namespace (nixidy's typed `namespaces`).
+fn resources(plan: &Plan) -> Value {
+    let mut tree: BTreeMap<String, BTreeMap<String, Kinds>> = BTreeMap::new();
+    for object in objects(plan) {
+        let api = object.json["apiVersion"].as_str().unwrap_or_default();
+        let (group, version) = api.split_once('/').unwrap_or(("core", api));
+        let kind = object.json["kind"].as_str().unwrap_or_default().to_string();
+        let name = object.json["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let value = with_defaults(&object.json, "", object.tunable);
+        tree.entry(group.into())
+            .or_default()
+            .entry(version.into())
+            .or_default()
+            .entry(kind)
+            .or_default()
+            .insert(name, value);
+    }
+    let namespace = Value::attrs([(
+        plan.names.capi_namespace.clone(),
+        Value::attrs([(
+            "metadata",
+            Value::attrs([(
+                "annotations",
+                Value::attrs([(SYNC_OPTIONS.0, Value::str(SYNC_OPTIONS.1))]),
+            )]),
+        )]),
+    )]);
+    let groups = tree.into_iter().map(|(group, versions)| {
+        (
+            group,
+            Value::attrs(versions.into_iter().map(|(version, kinds)| {
+                (
+                    version,
+                    Value::attrs(
+                        kinds
+                            .into_iter()
+                            .map(|(kind, objects)| (kind, Value::attrs(objects))),
+                    ),
+                )
+            })),
+        )
+    });
+    Value::attrs(groups.chain([("namespaces".to_string(), namespace)]))
+}
+
+/// JSON as a Nix value, with `lib.mkDefault` on the leaves at `tunable`.
+fn with_defaults(json: &Json, pointer: &str, tunable: &[&str]) -> Value {
+    match json {
+        Json::Object(map) => Value::attrs(map.iter().map(|(k, v)| {
+            let child = format!("{pointer}/{}", k.replace('~', "~0").replace('/', "~1"));
+            (k.clone(), with_defaults(v, &child, tunable))
+        })),
+        leaf if tunable.contains(&pointer) => {
+            Value::apply(Expr::var("lib.mkDefault"), Value::from_json(leaf))
+        }
+        other => Value::from_json(other),
+    }
+}
+
+fn metadata(plan: &Plan, name: &str) -> Json {
+    json!({
+        "name": name,
+        "namespace": plan.names.capi_namespace,
+        "labels": { "cluster.x-k8s.io/cluster-name": plan.cluster.name },
+        "annotations": { SYNC_OPTIONS.0: SYNC_OPTIONS.1 },
+    })
+}
+
+/// Every object, in a stable order.
+fn objects(plan: &Plan) -> Vec<Object> {
+    let capi = &plan.cluster_api;
+    let mut out = vec![
+        cluster(plan, capi),
+        hetzner_cluster(plan),
+        control_plane(plan, capi),
+        template(plan, &capi.control_plane_machine),
+        control_plane_health_check(plan, capi),
+    ];
+    for pool in &capi.pools {
+        out.push(template(plan, &pool.machine));
+        out.push(template(plan, &pool.bootstrap));
+        out.push(machine_deployment(plan, capi, &pool.pool));
+        out.push(pool_health_check(plan, capi, &pool.deployment));
+    }
+    out
+}
+
+fn cluster(plan: &Plan, capi: &ClusterApiPlan) -> Object {
+    let c = &plan.cluster;
+    Object {
+        json: json!({
+            "apiVersion": capi.api.core,
+            "kind": "Cluster",
+            "metadata": metadata(plan, &c.name),
+            "spec": {
+                "clusterNetwork": {
+                    "pods": { "cidrBlocks": [c.pod_cidr] },
+                    "services": { "cidrBlocks": [c.service_cidr] },
+                    "serviceDomain": c.domain,
+                    "apiServerPort": c.api_port,
+                },
+                "controlPlaneEndpoint": { "host": c.api_host, "port": c.api_port },
+                "controlPlaneRef": capi.reference(
+                    &capi.api.control_plane,
+                    "KubeadmControlPlane",
+                    &capi.control_plane_name,
+                ),
+                "infrastructureRef": capi.reference(
+                    &capi.api.infrastructure,
+                    "HetznerCluster",
+                    &c.name,
+                ),
+            },
+        }),
+        tunable: &[],
+    }
+}
+
+fn hetzner_cluster(plan: &Plan) -> Object {
+    let c = &plan.cluster;
+    let caph_secret = plan
+        .secrets
+        .iter()
+        .find(|s| s.purpose == crate::plan::SecretPurpose::CaphToken)
+        .expect("the secret table always holds CAPH's token");
+    let placement_groups: Vec<Json> = std::iter::once(&plan.control_plane)
+        .chain(&plan.pools)
+        .map(|g| json!({ "name": g.name, "type": "spread" }))
+        .collect();
+    let ssh_keys: Vec<Json> = plan
+        .access
+        .hcloud_ssh_keys
+        .iter()
+        .map(|k| json!({ "name": k }))
+        .collect();
+    Object {
+        json: json!({
+            "apiVersion": plan.cluster_api.api.infrastructure,
+            "kind": "HetznerCluster",
+            "metadata": metadata(plan, &c.name),
+            "spec": {
+                "controlPlaneEndpoint": { "host": c.api_host, "port": c.api_port },
+                // DNS (`api_host`, kept by cheapam and external-dns) replaces it.
+                "controlPlaneLoadBalancer": { "enabled": false },
+                // CAPH derives the failure domains from these.
+                "controlPlaneRegions": plan.network.locations,
+                "hcloudNetwork": {
+                    "enabled": true,
+                    "cidrBlock": plan.network.cidr,
+                    "subnetCidrBlock": plan.network.cidr,
+                    "networkZone": plan.network.zone,
+                },
+                "hcloudPlacementGroups": placement_groups,
+                "hetznerSecretRef": {
+                    "name": caph_secret.name,
+                    "key": { "hcloudToken": caph_secret.key },
+                },
+                // The workload cluster's `kube-system/hcloud` comes from the
+                // secret table; CAPH must not write a second copy.
+                "skipCreatingHetznerSecretInWorkloadCluster": true,
+                "sshKeys": { "hcloud": ssh_keys },
+            },
+        }),
+        tunable: &[],
+    }
+}
+
+fn control_plane(plan: &Plan, capi: &ClusterApiPlan) -> Object {
+    let c = &plan.cluster;
+    let args = &plan.kubeadm.extra_args;
+    let mut controller_manager = args.controller_manager.clone();
+    // cheapam allocates the nodes' pod ranges.
+    controller_manager.insert("allocate-node-cidrs".into(), "false".into());
+    let mut cluster_configuration = json!({
+        "apiServer": { "certSANs": [c.api_host] },
+        "controllerManager": { "extraArgs": capi.args(&controller_manager) },
+    });
+    if !args.apiserver.is_empty() {
+        cluster_configuration["apiServer"]["extraArgs"] = capi.args(&args.apiserver);
+    }
+    if !args.scheduler.is_empty() {
+        cluster_configuration["scheduler"] = json!({ "extraArgs": capi.args(&args.scheduler) });
+    }
+    if !args.etcd.is_empty() {
+        cluster_configuration["etcd"] = json!({ "local": { "extraArgs": capi.args(&args.etcd) } });
+    }
+    // No `taints`: kubeadm's default control-plane taint stays (an empty list
+    // would remove it).
+    let registration = json!({ "kubeletExtraArgs": capi.args(&kubelet_args(plan)) });
+    let mut skip_phases = Vec::new();
+    if plan.services.cilium.kube_proxy_replacement {
+        skip_phases.push("addon/kube-proxy");
+    }
+    // k8sgen deploys CoreDNS itself, at `dns_ip`.
+    skip_phases.push("addon/coredns");
+    let mut init = json!({ "nodeRegistration": registration, "skipPhases": skip_phases });
+    let mut join = json!({ "nodeRegistration": registration });
+    if let Some(patches) = capi.patches(true) {
+        init["patches"] = patches.clone();
+        join["patches"] = patches;
+    }
+    let mut kubeadm = json!({
+        "clusterConfiguration": cluster_configuration,
+        "initConfiguration": init,
+        "joinConfiguration": join,
+    });
+    let files = capi.files(true);
+    if files.as_array().is_some_and(|f| !f.is_empty()) {
+        kubeadm["files"] = files;
+    }
+    let machine = &capi.control_plane_machine;
+    let infrastructure_ref = capi.reference(&machine.api_version, &machine.kind, &machine.name);
+    let spec = if capi.is_v1beta2() {
+        json!({
+            "replicas": plan.control_plane.replicas,
+            "version": format!("v{}", c.kubernetes_version),
+            "machineTemplate": { "spec": {
+                "infrastructureRef": infrastructure_ref,
+                "deletion": { "nodeDrainTimeoutSeconds": capi.drain_timeout_seconds },
+            } },
+            "rollout": { "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": { "maxSurge": plan.control_plane.max_surge },
+            } },
+            "kubeadmConfigSpec": kubeadm,
+        })
+    } else {
+        json!({
+            "replicas": plan.control_plane.replicas,
+            "version": format!("v{}", c.kubernetes_version),
+            "machineTemplate": {
+                "infrastructureRef": infrastructure_ref,
+                "nodeDrainTimeout": plan.updates.drain_timeout,
+            },
+            "rolloutStrategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": { "maxSurge": plan.control_plane.max_surge },
+            },
+            "kubeadmConfigSpec": kubeadm,
+        })
+    };
+    Object {
+        json: json!({
+            "apiVersion": capi.api.control_plane,
+            "kind": "KubeadmControlPlane",
+            "metadata": metadata(plan, &capi.control_plane_name),
+            "spec": spec,
+        }),
+        tunable: &[
+            "/spec/replicas",
+            "/spec/machineTemplate/nodeDrainTimeout",
+            "/spec/machineTemplate/spec/deletion/nodeDrainTimeoutSeconds",
+        ],
+    }
+}
+
+fn template(plan: &Plan, t: &Template) -> Object {
+    Object {
+        json: json!({
+            "apiVersion": t.api_version,
+            "kind": t.kind,
+            "metadata": metadata(plan, &t.name),
+            "spec": t.spec,
+        }),
+        tunable: &[],
+    }
+}
+
+fn machine_deployment(plan: &Plan, capi: &ClusterApiPlan, pool_name: &str) -> Object {
+    let pool = plan
+        .pools
+        .iter()
+        .find(|p| p.name == pool_name)
+        .expect("a template per pool");
+    let templates = capi
+        .pools
+        .iter()
+        .find(|p| p.pool == pool_name)
+        .expect("a template per pool");
+    let name = &templates.deployment;
+    let labels = json!({
+        "cluster.x-k8s.io/cluster-name": plan.cluster.name,
+        "cluster.x-k8s.io/deployment-name": name,
+    });
+    let (machine, bootstrap) = (&templates.machine, &templates.bootstrap);
+    let mut machine_spec = json!({
+        "clusterName": plan.cluster.name,
+        "version": format!("v{}", plan.cluster.kubernetes_version),
+        "failureDomain": pool.locations.first(),
+        "bootstrap": { "configRef": capi.reference(&bootstrap.api_version, &bootstrap.kind, &bootstrap.name) },
+        "infrastructureRef": capi.reference(&machine.api_version, &machine.kind, &machine.name),
+    });
+    let rolling = json!({ "maxUnavailable": pool.max_unavailable, "maxSurge": pool.max_surge });
+    let spec = if capi.is_v1beta2() {
+        machine_spec["deletion"] = json!({ "nodeDrainTimeoutSeconds": capi.drain_timeout_seconds });
+        json!({
+            "clusterName": plan.cluster.name,
+            "replicas": pool.replicas,
+            "selector": { "matchLabels": labels },
+            "rollout": { "strategy": { "type": "RollingUpdate", "rollingUpdate": rolling } },
+            "template": { "metadata": { "labels": labels }, "spec": machine_spec },
+        })
+    } else {
+        machine_spec["nodeDrainTimeout"] = json!(plan.updates.drain_timeout);
+        json!({
+            "clusterName": plan.cluster.name,
+            "replicas": pool.replicas,
+            "selector": { "matchLabels": labels },
+            "strategy": { "type": "RollingUpdate", "rollingUpdate": rolling },
+            "template": { "metadata": { "labels": labels }, "spec": machine_spec },
+        })
+    };
+    Object {
+        json: json!({
+            "apiVersion": capi.api.core,
+            "kind": "MachineDeployment",
+            "metadata": metadata(plan, name),
+            "spec": spec,
+        }),
+        tunable: &[
+            "/spec/replicas",
+            "/spec/strategy/rollingUpdate/maxUnavailable",
+            "/spec/strategy/rollingUpdate/maxSurge",
+            "/spec/rollout/strategy/rollingUpdate/maxUnavailable",
+            "/spec/rollout/strategy/rollingUpdate/maxSurge",
+            "/spec/template/spec/nodeDrainTimeout",
+            "/spec/template/spec/deletion/nodeDrainTimeoutSeconds",
+        ],
+    }
+}
+
+fn control_plane_health_check(plan: &Plan, capi: &ClusterApiPlan) -> Object {
+    health_check(
+        plan,
+        capi,
+        &capi.control_plane_name,
+        json!({ "cluster.x-k8s.io/control-plane": "" }),
+        CONTROL_PLANE_STARTUP_SECONDS,
+    )
+}
+
+fn pool_health_check(plan: &Plan, capi: &ClusterApiPlan, deployment: &str) -> Object {
+    health_check(
+        plan,
+        capi,
+        deployment,
+        json!({ "cluster.x-k8s.io/deployment-name": deployment }),
+        WORKER_STARTUP_SECONDS,
+    )
+}
+
+/// Replaces machines whose Node stays NotReady (KubeadmControlPlane only
+/// remediates control-plane machines when etcd keeps quorum).
+fn health_check(
+    plan: &Plan,
+    capi: &ClusterApiPlan,
+    name: &str,
+    match_labels: Json,
+    startup_seconds: u64,
+) -> Object {
+    let spec = if capi.is_v1beta2() {
+        json!({
+            "clusterName": plan.cluster.name,
+            "selector": { "matchLabels": match_labels },
+            "checks": {
+                "nodeStartupTimeoutSeconds": startup_seconds,
+                "unhealthyNodeConditions": [
+                    { "type": "Ready", "status": "Unknown", "timeoutSeconds": UNHEALTHY_SECONDS },
+                    { "type": "Ready", "status": "False", "timeoutSeconds": UNHEALTHY_SECONDS },
+                ],
+            },
+        })
+    } else {
+        json!({
+            "clusterName": plan.cluster.name,
+            "selector": { "matchLabels": match_labels },
+            "nodeStartupTimeout": format!("{startup_seconds}s"),
+            "unhealthyConditions": [
+                { "type": "Ready", "status": "Unknown", "timeout": format!("{UNHEALTHY_SECONDS}s") },
+                { "type": "Ready", "status": "False", "timeout": format!("{UNHEALTHY_SECONDS}s") },
+            ],
+        })
+    };
+    Object {
+        json: json!({
+            "apiVersion": capi.api.core,
+            "kind": "MachineHealthCheck",
+            "metadata": metadata(plan, name),
+            "spec": spec,
+        }),
+        tunable: &[
+            "/spec/nodeStartupTimeout",
+            "/spec/checks/nodeStartupTimeoutSeconds",
+        ],
+    }
+}

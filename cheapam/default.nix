@@ -9,7 +9,10 @@ rustPlatform.buildRustPackage {
   cargoLock.lockFile = ./Cargo.lock;
 
   # Build and install only the controller; `bench` is a development tool.
-  cargoBuildFlags = [ "--bin" "cheapam" ];
+  cargoBuildFlags = [
+    "--bin"
+    "cheapam"
+  ];
 
   # The test suite (`cargo test --locked`) runs in the repository's CI; it has timing-based
   # tests (client timeouts, rate-limit waits) that do not belong in an image build.

@@ -1,6 +1,10 @@
 # Layered OCI image of cheapam: the binary and CA certificates for the Hetzner API, nothing else.
 # Usage: pkgs.callPackage ./image.nix { cheapam = pkgs.callPackage ./default.nix { }; }
-{ dockerTools, cheapam, cacert }:
+{
+  dockerTools,
+  cheapam,
+  cacert,
+}:
 dockerTools.buildLayeredImage {
   name = "cheapam";
   tag = cheapam.version;
@@ -12,7 +16,9 @@ dockerTools.buildLayeredImage {
     Env = [
       "SSL_CERT_FILE=${cacert}/etc/ssl/certs/ca-bundle.crt"
     ];
-    ExposedPorts = { "9090/tcp" = { }; };
+    ExposedPorts = {
+      "9090/tcp" = { };
+    };
     User = "65534:65534";
   };
 }

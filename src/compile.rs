@@ -26,8 +26,17 @@ pub fn compile(spec: &Spec, spec_path: &str) -> Result<Compiled, EmitError> {
         spec: spec_path.to_string(),
         files,
         summary,
+        input: input_fingerprint(spec, spec_path),
     };
     Ok(Compiled { plan, output })
+}
+
+/// What the generated files are a function of: the decoded spec (comments and
+/// layout of the spec file do not matter), where it lives, and this k8sgen build.
+pub fn input_fingerprint(spec: &Spec, spec_path: &str) -> String {
+    let spec = serde_json::to_string(spec).expect("a spec serialises");
+    let text = format!("{}\0{spec_path}\0{spec}", env!("K8SGEN_BUILD_ID"));
+    crate::repo::sha256_hex(text.as_bytes())
 }
 
 /// The folders a plan may write into: its modules and packages folders (the

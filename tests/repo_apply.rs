@@ -159,6 +159,7 @@ fn output(cluster: &str, files: Vec<OutputFile>) -> CompileOutput {
         spec: format!("clusters/{cluster}.toml"),
         files,
         summary: serde_json::json!({ "cluster": cluster, "pools": ["a"] }),
+        input: String::new(),
     }
 }
 

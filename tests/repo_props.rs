@@ -34,6 +34,7 @@ fn output(files: &BTreeMap<usize, u8>) -> CompileOutput {
             })
             .collect(),
         summary: serde_json::json!({ "n": files.len() }),
+        input: String::new(),
     }
 }
 

@@ -73,6 +73,11 @@ pub struct Args {
     #[arg(long, env = "CHEAPAM_NAMESPACE", default_value = "kube-system")]
     pub namespace: String,
 
+    /// Publish the DNSEndpoint for api_host. It needs external-dns's CRD: turn it
+    /// off in a cluster that runs no external-dns (the record is then static).
+    #[arg(long, env = "CHEAPAM_DNS_ENDPOINT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub dns_endpoint: bool,
+
     /// Name of the DNSEndpoint for api_host.
     #[arg(long, env = "CHEAPAM_DNS_ENDPOINT_NAME", default_value = "apiservers")]
     pub dns_endpoint_name: String,
@@ -159,6 +164,7 @@ pub struct Config {
     pub api_host: String,
     pub api_port: u16,
     pub namespace: String,
+    pub dns_endpoint: bool,
     pub dns_endpoint_name: String,
     pub dns_ttl: i64,
     pub metrics_addr: SocketAddr,
@@ -306,6 +312,7 @@ impl Config {
             api_host: args.api_host.trim().to_string(),
             api_port: args.api_port,
             namespace: args.namespace,
+            dns_endpoint: args.dns_endpoint,
             dns_endpoint_name: args.dns_endpoint_name,
             dns_ttl: args.dns_ttl,
             metrics_addr,
@@ -345,6 +352,7 @@ impl Config {
             api_host: "api.test.example".into(),
             api_port: 6443,
             namespace: "kube-system".into(),
+            dns_endpoint: true,
             dns_endpoint_name: "apiservers".into(),
             dns_ttl: 60,
             metrics_addr: "127.0.0.1:0".parse().expect("valid"),

@@ -119,9 +119,13 @@ pub fn desired_pool(cfg: &Config, ips: &NodeIps) -> Option<Value> {
     }))
 }
 
-/// The DNSEndpoint, or `None` when no control-plane address is known (keep the last
-/// published record rather than publish none).
+/// The DNSEndpoint, or `None` when it is turned off (`--dns-endpoint false`) or no
+/// control-plane address is known (keep the last published record rather than
+/// publish none).
 pub fn desired_dns_endpoint(cfg: &Config, ips: &NodeIps) -> Option<Value> {
+    if !cfg.dns_endpoint {
+        return None;
+    }
     let mut endpoints = Vec::new();
     if !ips.cp4.is_empty() {
         let targets: Vec<String> = ips.cp4.iter().map(ToString::to_string).collect();
@@ -248,6 +252,20 @@ mod tests {
         );
         assert_eq!(dns["metadata"]["namespace"], "kube-system");
         assert_eq!(dns["metadata"]["name"], "apiservers");
+    }
+
+    #[test]
+    fn no_dns_endpoint_when_turned_off() {
+        let n = nodes();
+        let off = Config {
+            dns_endpoint: false,
+            ..cfg()
+        };
+        assert!(desired_dns_endpoint(&off, &collect(&n)).is_none());
+        assert!(
+            desired_pool(&off, &collect(&n)).is_some(),
+            "the pool is still managed"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `k8sgen compile`, `check` and `diff`: the spec against the infra repo.
 
 use super::{MessageFormat, Out, exit};
-use crate::compile::{Compiled, NixJudge, allowed_paths, compile};
+use crate::compile::{Compiled, NixJudge, allowed_paths, compile, input_fingerprint};
 use crate::diag::{Diagnostic, Sources};
 use crate::plan::summary::{Summary, destructive_changes};
 use crate::repo::{self, ApplyOptions, CheckStatus, Manifest, RepoView};
@@ -11,6 +11,14 @@ use std::path::{Path, PathBuf};
 struct Session {
     root: PathBuf,
     compiled: Compiled,
+}
+
+/// A valid spec located in its repo, not yet compiled.
+struct Located {
+    loaded: crate::spec::Loaded,
+    root: PathBuf,
+    /// The spec path relative to the repo root, as headers and manifests show it.
+    display: String,
 }
 
 /// Loads, validates and compiles a spec; reports diagnostics and returns None on
@@ -24,6 +32,19 @@ fn prepare(
     warnings: bool,
     out: &mut Out,
 ) -> Option<Session> {
+    let located = locate(spec, out_dir, format, warnings, out)?;
+    compile_located(located, out)
+}
+
+/// Loads and validates a spec and finds its repo; reports diagnostics and
+/// returns None on any error.
+fn locate(
+    spec: &Path,
+    out_dir: Option<&Path>,
+    format: MessageFormat,
+    warnings: bool,
+    out: &mut Out,
+) -> Option<Located> {
     let mut sources = Sources::new();
     let mut checked = crate::check_spec(spec, &mut sources);
     if !warnings {
@@ -32,7 +53,8 @@ fn prepare(
     if !checked.diagnostics.is_empty() {
         out.diagnostics(&checked.diagnostics, &sources, format);
     }
-    let loaded = checked.valid()?;
+    checked.valid()?;
+    let loaded = checked.loaded?;
     let root = match repo::resolve_repo_root(spec, out_dir) {
         Ok(root) => root,
         Err(e) => {
@@ -41,6 +63,19 @@ fn prepare(
         }
     };
     let display = repo::spec_display_path(&root, spec);
+    Some(Located {
+        loaded,
+        root,
+        display,
+    })
+}
+
+fn compile_located(located: Located, out: &mut Out) -> Option<Session> {
+    let Located {
+        loaded,
+        root,
+        display,
+    } = located;
     match compile(&loaded.spec, &display) {
         Ok(compiled) => Some(Session { root, compiled }),
         Err(e) => {
@@ -169,7 +204,26 @@ pub fn run_check(
 ) -> u8 {
     let mut worst = exit::OK;
     for spec in specs {
-        let Some(session) = prepare(spec, out_dir, format, false, out) else {
+        let Some(located) = locate(spec, out_dir, format, false, out) else {
+            worst = exit::ERROR;
+            continue;
+        };
+        // The repo holds exactly what the last compile from this very input
+        // wrote: clean, without compiling again.
+        let input = input_fingerprint(&located.loaded.spec, &located.display);
+        let cluster = &located.loaded.spec.cluster.name;
+        if repo::unchanged_since_compile(
+            &RepoView::fs(&located.root),
+            cluster,
+            &located.display,
+            &input,
+        ) {
+            if !diff_only {
+                out.print(&format!("{}: up to date\n", located.display));
+            }
+            continue;
+        }
+        let Some(session) = compile_located(located, out) else {
             worst = exit::ERROR;
             continue;
         };

@@ -41,11 +41,16 @@ pub fn run(path: Option<&Path>, format: SpecFormat, name: &str, out: &mut Out) -
             out.print(&text);
             exit::OK
         }
-        Some(p) => match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(p)
-        {
+        Some(p) => match p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(p)
+            }) {
             Ok(mut f) => match std::io::Write::write_all(&mut f, text.as_bytes()) {
                 Ok(()) => {
                     out.print(&format!(

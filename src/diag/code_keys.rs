@@ -103,6 +103,10 @@ pub static CODE_KEYS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "k8sgen::hetzner::control_plane_regions",
+        &["control_plane.locations", "pools.<name>.location"],
+    ),
+    (
         "k8sgen::hetzner::network_zone",
         &[
             "hetzner.location",

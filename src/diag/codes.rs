@@ -128,6 +128,9 @@ codes! {
     HETZNER_LOCATION = "k8sgen::hetzner::location", Error,
         "an unknown Hetzner location",
         "Locations are fsn1, nbg1, hel1 (network zone eu-central), ash (us-east), hil (us-west) and sin (ap-southeast). Datacenter names such as `fsn1-dc14` are not locations.\n\nFix: use a location name; the help line suggests the nearest.";
+    HETZNER_CONTROL_PLANE_REGIONS = "k8sgen::hetzner::control_plane_regions", Warning,
+        "a pool runs in a location the control plane does not list",
+        "ClusterAPI's Hetzner provider turns every region of `HetznerCluster.spec.controlPlaneRegions` into a failure domain for the control plane, and k8sgen lists every location the cluster uses there (the pools' too, so their machines can be placed). KubeadmControlPlane spreads its machines over those failure domains, so a control-plane node can end up in a location only a pool was meant for.\n\nFix: add the location to `control_plane.locations` if spreading there is fine, or run the pool in a control-plane location.";
     HETZNER_NETWORK_ZONE = "k8sgen::hetzner::network_zone", Error,
         "locations in different network zones",
         "All nodes share one private network, created by CAPH with one subnet, and a subnet lives in one network zone: servers in a location of another zone cannot attach to it. So every location of the spec (`hetzner.location`, `control_plane.locations`, each pool's `location`) must be in the same zone: fsn1, nbg1 and hel1 are eu-central; ash is us-east; hil is us-west; sin is ap-southeast.\n\nFix: spread over locations of one zone, e.g. `control_plane.locations = [\"fsn1\", \"nbg1\", \"hel1\"]`.";

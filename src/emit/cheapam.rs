@@ -97,6 +97,17 @@ mod tests {
         assert!(!names.iter().any(|p| p.starts_with("target/")));
     }
 
+    /// The infra repo enforces nixfmt (treefmt): the crate's Nix files must
+    /// already be formatted, as every other generated `.nix` file is.
+    #[test]
+    fn the_crates_nix_files_are_nixfmt_formatted() {
+        for (rel, text) in CHEAPAM_FILES.iter().filter(|(p, _)| p.ends_with(".nix")) {
+            let written = with_header(rel, text);
+            let formatted = nix::format_nix(rel, &written).unwrap();
+            assert_eq!(formatted, written, "cheapam/{rel} is not nixfmt-formatted");
+        }
+    }
+
     #[test]
     fn rust_and_nix_files_carry_the_header_and_the_lock_file_does_not() {
         assert!(nix::has_marker(&with_header(

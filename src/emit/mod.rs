@@ -22,21 +22,43 @@ use crate::nix::{self, EmitError};
 use crate::plan::Plan;
 use crate::repo::{Layer, OutputFile};
 
-/// Every file the Plan produces, sorted by path.
+/// One emitter: the files of one kind (or layer) the Plan produces.
+type Emitter = fn(&Plan) -> Result<Vec<OutputFile>, EmitError>;
+
+/// Every emitter, by layer. They are independent of each other.
+const EMITTERS: &[Emitter] = &[
+    |p| Ok(vec![shared::emit(p)?, shared::schema(p), core::emit(p)?]),
+    |p| Ok(vec![nixidy_env::emit(p)?]),
+    cheapam::emit,
+    capi::emit,
+    nixidy_apps::emit,
+    infra::emit,
+    nodes::emit,
+    images::emit,
+    secret_sync::emit,
+];
+
+/// Every file the Plan produces, sorted by path. The emitters run on parallel
+/// threads (formatting dominates a compile); the result does not depend on it.
 pub fn emit(plan: &Plan) -> Result<Vec<OutputFile>, EmitError> {
-    let mut files = vec![
-        shared::emit(plan)?,
-        shared::schema(plan),
-        core::emit(plan)?,
-        nixidy_env::emit(plan)?,
-    ];
-    files.extend(cheapam::emit(plan)?);
-    files.extend(capi::emit(plan)?);
-    files.extend(nixidy_apps::emit(plan)?);
-    files.extend(infra::emit(plan)?);
-    files.extend(nodes::emit(plan)?);
-    files.extend(images::emit(plan)?);
-    files.extend(secret_sync::emit(plan)?);
+    let results: Vec<Result<Vec<OutputFile>, EmitError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = EMITTERS
+            .iter()
+            .map(|emitter| scope.spawn(move || emitter(plan)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let mut files = Vec::new();
+    // The first error in table order, whichever thread finished first.
+    for result in results {
+        files.extend(result?);
+    }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(files)
 }

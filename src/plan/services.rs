@@ -352,6 +352,11 @@ fn cheapam_args(plan: &Plan) -> Vec<String> {
         ("api-host", c.api_host.clone()),
         ("api-port", c.api_port.to_string()),
         ("namespace", "kube-system".into()),
+        // The DNSEndpoint needs external-dns's CRD and only external-dns reads it.
+        (
+            "dns-endpoint",
+            plan.services.external_dns.is_some().to_string(),
+        ),
         ("dns-endpoint-name", CHEAPAM_DNS_ENDPOINT.into()),
         ("metrics-addr", format!("0.0.0.0:{CHEAPAM_METRICS_PORT}")),
         // Only this cluster's servers: a Hetzner project may hold several clusters.

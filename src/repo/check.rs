@@ -7,7 +7,7 @@ use super::CompileOutput;
 use super::diff::unified_diff;
 use super::error::RepoError;
 use super::judge::Judge;
-use super::manifest::sha256_hex;
+use super::manifest::{Manifest, sha256_hex};
 use super::paths::AllowedPaths;
 use super::survey::survey;
 use super::view::RepoView;
@@ -68,6 +68,31 @@ impl CheckStatus {
             CheckStatus::Error => 2,
         }
     }
+}
+
+/// Whether the repo holds exactly what the last compile of `spec` wrote from the
+/// same input (the manifest's `input` fingerprint): every owned file and the
+/// manifest itself unchanged. Then the repo is clean without compiling; any
+/// doubt (a reformatted file, an older manifest) answers false and the caller
+/// compiles and compares.
+pub fn unchanged_since_compile(repo: &RepoView, cluster: &str, spec: &str, input: &str) -> bool {
+    let path = super::manifest_path(cluster);
+    let Ok(Some(bytes)) = repo.read(&path) else {
+        return false;
+    };
+    let Ok(text) = String::from_utf8(bytes) else {
+        return false;
+    };
+    let Ok(manifest) = Manifest::parse(&path, &text) else {
+        return false;
+    };
+    manifest.render() == text
+        && !manifest.input.is_empty()
+        && manifest.input == input
+        && manifest.spec == spec
+        && manifest.files.iter().all(|(file, entry)| {
+            matches!(repo.read(file), Ok(Some(disk)) if sha256_hex(&disk) == entry.sha256)
+        })
 }
 
 /// Compares the repo with `out`. Reads only the produced files, the files the
@@ -216,6 +241,76 @@ mod tests {
             .iter()
             .map(|d| (d.path.as_str(), d.kind.clone()))
             .collect()
+    }
+
+    #[test]
+    fn unchanged_since_compile_needs_the_same_input_and_untouched_files() {
+        let mut out = dev();
+        out.input = "fingerprint-1".into();
+        let view = compiled(&out);
+        let spec = out.spec.clone();
+        assert!(unchanged_since_compile(
+            &view,
+            "dev",
+            &spec,
+            "fingerprint-1"
+        ));
+        // Another input (a changed spec or another k8sgen build): compile again.
+        assert!(!unchanged_since_compile(
+            &view,
+            "dev",
+            &spec,
+            "fingerprint-2"
+        ));
+        // Another spec path, or another cluster.
+        assert!(!unchanged_since_compile(
+            &view,
+            "dev",
+            "clusters/other.toml",
+            "fingerprint-1"
+        ));
+        assert!(!unchanged_since_compile(
+            &view,
+            "prod",
+            &spec,
+            "fingerprint-1"
+        ));
+        // Any byte of an owned file changed, even a reformat: compile and compare.
+        let file = out.files[0].path.clone();
+        let mut edited = compiled(&out);
+        edited.insert(&file, format!("{} ", out.files[0].contents));
+        assert!(!unchanged_since_compile(
+            &edited,
+            "dev",
+            &spec,
+            "fingerprint-1"
+        ));
+        // A removed file, or an edited manifest.
+        let mut removed = compiled(&out);
+        removed.remove(&file);
+        assert!(!unchanged_since_compile(
+            &removed,
+            "dev",
+            &spec,
+            "fingerprint-1"
+        ));
+        let manifest = crate::repo::manifest_path("dev");
+        let text = String::from_utf8(view.read(&manifest).unwrap().unwrap()).unwrap();
+        let mut reformatted = compiled(&out);
+        reformatted.insert(&manifest, text.replace("  ", "    "));
+        assert!(!unchanged_since_compile(
+            &reformatted,
+            "dev",
+            &spec,
+            "fingerprint-1"
+        ));
+        // A manifest without a fingerprint (older k8sgen) never takes the fast path.
+        assert!(!unchanged_since_compile(
+            &compiled(&dev()),
+            "dev",
+            &spec,
+            ""
+        ));
     }
 
     #[test]

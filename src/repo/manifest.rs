@@ -25,6 +25,9 @@ pub struct Manifest {
     pub cluster: String,
     /// Owned files by repo-relative path.
     pub files: BTreeMap<String, ManifestEntry>,
+    /// Fingerprint of the spec and k8sgen build the files were compiled from.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub input: String,
     pub k8sgen_version: String,
     /// The spec that owns the cluster, relative to the repo root.
     pub spec: String,
@@ -69,6 +72,7 @@ impl Manifest {
             ),
             cluster: cluster.to_string(),
             files: BTreeMap::new(),
+            input: String::new(),
             k8sgen_version: env!("CARGO_PKG_VERSION").to_string(),
             spec: spec.to_string(),
             summary: serde_json::Value::Null,
@@ -79,6 +83,7 @@ impl Manifest {
     pub fn for_output(out: &CompileOutput) -> Self {
         let mut m = Manifest::empty(&out.cluster, &out.spec);
         m.summary = sorted(&out.summary);
+        m.input = out.input.clone();
         for f in &out.files {
             m.files.insert(
                 f.path.clone(),
@@ -173,6 +178,7 @@ mod tests {
                 },
             ],
             summary,
+            input: String::new(),
         }
     }
 

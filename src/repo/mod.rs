@@ -33,7 +33,7 @@ pub use apply::{
     Action, ApplyOptions, ApplyPlan, ApplyReport, LayerReport, Op, Step, execute,
     execute_with_hook, plan_apply,
 };
-pub use check::{CheckReport, CheckStatus, Drift, DriftKind, check};
+pub use check::{CheckReport, CheckStatus, Drift, DriftKind, check, unchanged_since_compile};
 pub use diff::unified_diff;
 pub use error::{PathProblem, RepoError, Touch};
 pub use judge::{DefaultJudge, Judge, MARKER};
@@ -105,6 +105,10 @@ pub struct CompileOutput {
     /// Summary of the compiled Plan, kept in the manifest for change-safety checks;
     /// opaque here.
     pub summary: serde_json::Value,
+    /// Fingerprint of everything the files were compiled from (the decoded spec
+    /// and the k8sgen build); `check` trusts an unchanged repo without compiling.
+    /// Empty: no fast path.
+    pub input: String,
 }
 
 #[cfg(test)]

@@ -46,6 +46,7 @@ pub(crate) fn output(cluster: &str, files: Vec<OutputFile>) -> CompileOutput {
         spec: spec_of(cluster),
         files,
         summary: serde_json::json!({ "cluster": cluster }),
+        input: String::new(),
     }
 }
 

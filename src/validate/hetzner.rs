@@ -155,6 +155,32 @@ pub fn network_zone(cx: &Ctx, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// CAPH makes every region of `controlPlaneRegions` a control-plane failure
+/// domain, and that list must hold the pools' locations too: with a pool in a
+/// location the control plane does not name, control-plane machines may be
+/// placed there.
+pub fn control_plane_regions(cx: &Ctx, out: &mut Vec<Diagnostic>) {
+    let cp = cx.control_plane_locations();
+    let mut seen = Vec::new();
+    for (name, pool) in &cx.spec.pools {
+        let loc = cx.pool_location(pool);
+        if cp.contains(&loc) || seen.contains(&loc) {
+            continue;
+        }
+        seen.push(loc);
+        out.push(
+            Diagnostic::new(
+                &codes::HETZNER_CONTROL_PLANE_REGIONS,
+                format!("control-plane machines may be placed in `{loc}`, where only pool `{name}` runs"),
+            )
+            .label(cx.span(&["pools", name, "location"]), "a location the control plane does not list")
+            .help(format!(
+                "the Hetzner provider makes every location of the cluster a control-plane failure domain; add `{loc}` to `control_plane.locations` to spread over it on purpose, or keep the pool in a control-plane location"
+            )),
+        );
+    }
+}
+
 /// Some types are reportedly not offered everywhere (a warning: unverified).
 pub fn availability(cx: &Ctx, out: &mut Vec<Diagnostic>) {
     let h = catalogue();
@@ -317,5 +343,35 @@ mod tests {
             "[control_plane]\nreplicas = 11",
         )]);
         assert_eq!(r.at(&codes::HETZNER_PLACEMENT_GROUP), ["11"]);
+    }
+}
+
+#[cfg(test)]
+mod control_plane_region_tests {
+    use crate::diag::{Format, Sources, codes};
+
+    fn findings(edit: (&str, &str)) -> Vec<String> {
+        let text = include_str!("../../examples/dev-cluster.toml").replace(edit.0, edit.1);
+        let checked = crate::check_text("t.toml", text, Format::Toml, &mut Sources::new());
+        checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == &codes::HETZNER_CONTROL_PLANE_REGIONS)
+            .map(|d| d.message.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_pool_outside_the_control_plane_locations_is_a_warning() {
+        assert_eq!(
+            findings(("[pools.arm]\n", "[pools.arm]\nlocation = \"nbg1\"\n")),
+            ["control-plane machines may be placed in `nbg1`, where only pool `arm` runs"]
+        );
+        assert!(findings(("", "")).is_empty());
+        let spread = findings((
+            "[control_plane]\nreplicas = 1",
+            "[control_plane]\nreplicas = 3\nlocations = [\"fsn1\", \"nbg1\", \"hel1\"]",
+        ));
+        assert!(spread.is_empty());
     }
 }

@@ -159,6 +159,7 @@ pub static RULES: &[(&str, Rule)] = &[
     ("hetzner", hetzner::lifecycle),
     ("hetzner", hetzner::locations),
     ("hetzner", hetzner::network_zone),
+    ("hetzner", hetzner::control_plane_regions),
     ("hetzner", hetzner::availability),
     ("hetzner", hetzner::placement_group),
     ("images", images::builder_missing),

@@ -71,6 +71,7 @@
                               "--api-host=api.prod.example.com"
                               "--api-port=6443"
                               "--namespace=kube-system"
+                              "--dns-endpoint=true"
                               "--dns-endpoint-name=apiservers"
                               "--metrics-addr=0.0.0.0:9090"
                               "--server-label-selector=caph-cluster-prod=owned"

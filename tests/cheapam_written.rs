@@ -10,15 +10,8 @@ use std::process::Command;
 #[test]
 fn written_cheapam_crate_builds_locked() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::infra_repo(&[("examples/dev-cluster.toml", "clusters/dev.toml")]);
     let repo = dir.path();
-    std::fs::create_dir_all(repo.join("clusters")).unwrap();
-    std::fs::write(repo.join("flake.nix"), "{ outputs = _: { }; }\n").unwrap();
-    std::fs::copy(
-        root.join("examples/dev-cluster.toml"),
-        repo.join("clusters/dev.toml"),
-    )
-    .unwrap();
     let run = common::k8sgen(repo, &["compile", "clusters/dev.toml"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 

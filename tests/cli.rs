@@ -77,20 +77,15 @@ const SESSION: &[Step] = &[
 #[test]
 fn cli_transcript() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = tempfile::tempdir().unwrap();
-    let repo = dir.path();
-    std::fs::create_dir_all(repo.join("clusters")).unwrap();
-    std::fs::write(repo.join("flake.nix"), "{ outputs = _: { }; }\n").unwrap();
-    for (from, to) in [
+    let dir = common::infra_repo(&[
         ("examples/dev-cluster.toml", "clusters/dev.toml"),
         ("examples/dev-cluster.kdl", "clusters/dev.kdl"),
         (
             "golden/two-clusters/input/clusters/prod.toml",
             "clusters/prod.toml",
         ),
-    ] {
-        std::fs::copy(root.join(from), repo.join(to)).unwrap();
-    }
+    ]);
+    let repo = dir.path();
 
     let mut transcript = String::new();
     for step in SESSION {

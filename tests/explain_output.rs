@@ -5,20 +5,11 @@
 mod common;
 
 use common::{files_under, k8sgen};
-use std::path::Path;
 
 #[test]
 fn every_generated_file_is_explained() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::infra_repo(&[("examples/dev-cluster.toml", "clusters/dev.toml")]);
     let repo = dir.path();
-    std::fs::create_dir_all(repo.join("clusters")).unwrap();
-    std::fs::write(repo.join("flake.nix"), "{ outputs = _: { }; }\n").unwrap();
-    std::fs::copy(
-        root.join("examples/dev-cluster.toml"),
-        repo.join("clusters/dev.toml"),
-    )
-    .unwrap();
     let compile = k8sgen(repo, &["compile", "clusters/dev.toml"]);
     assert_eq!(compile.code, 0, "{}", compile.stderr);
 

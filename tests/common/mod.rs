@@ -83,3 +83,17 @@ pub fn require_tool(name: &str) -> Option<PathBuf> {
     }
     found
 }
+
+/// A fresh infra repo (a stand-in `flake.nix`) holding the given files of this
+/// repository, each copied to its path inside the repo: `(from, to)`.
+pub fn infra_repo(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("flake.nix"), "{ outputs = _: { }; }\n").unwrap();
+    for (from, to) in files {
+        let dest = dir.path().join(to);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(root.join(from), dest).unwrap_or_else(|e| panic!("{from}: {e}"));
+    }
+    dir
+}

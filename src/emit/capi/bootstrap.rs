@@ -11,7 +11,7 @@
 //! create a second set of servers); the services applied before ArgoCD count
 //! as done once ArgoCD runs the app of apps (they are its from then on).
 
-use super::super::shell::quote;
+use super::super::shell::{WAIT_FOR, quote};
 use crate::plan::{Plan, SecretSource, SecretTarget as Target};
 use crate::spec::Management;
 
@@ -341,6 +341,8 @@ pub fn script(plan: &Plan) -> String {
         ));
     }
     s.push_str(LIBRARY);
+    s.push_str(WAIT_FOR);
+    s.push_str(LIBRARY_TAIL);
     for st in &steps {
         let fname = st.id.replace('-', "_");
         s.push_str(&format!(
@@ -371,6 +373,7 @@ fn indent(text: &str) -> String {
 }
 
 /// Helpers every step uses. No data from the spec: that is in the variables.
+/// The bootstrap library up to `wait_for` (shared with the update app).
 const LIBRARY: &str = r#"usage() {
   cat <<EOF
 Usage: $(basename "$0") [--dry-run] [--from STEP] [--list]
@@ -441,23 +444,10 @@ marked() { [ -e "$STATE_DIR/done/$1" ]; }
 mk() { kubectl --kubeconfig "$MGMT_KUBECONFIG" "$@"; }
 wk() { kubectl --kubeconfig "$WORKLOAD_KUBECONFIG" "$@"; }
 
-# wait_for WHAT CMD...: polls CMD until it succeeds or K8SGEN_WAIT_TIMEOUT passes.
-wait_for() {
-  local what="$1" waited=0 step
-  shift
-  if [ "$DRY_RUN" = 1 ]; then note "would wait for $what"; return 0; fi
-  note "waiting for $what"
-  step=$((POLL_INTERVAL > 0 ? POLL_INTERVAL : 1))
-  until "$@"; do
-    if [ "$waited" -ge "$WAIT_TIMEOUT" ]; then
-      echo "timed out after ${WAIT_TIMEOUT}s waiting for $what" >&2
-      return 1
-    fi
-    sleep "$POLL_INTERVAL"
-    waited=$((waited + step))
-  done
-}
+"#;
 
+/// The bootstrap library after `wait_for`.
+const LIBRARY_TAIL: &str = r#"
 # retry WHAT CMD...: a few attempts (webhooks and CRDs take a moment).
 retry() {
   local what="$1" attempt=1

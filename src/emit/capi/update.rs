@@ -11,7 +11,7 @@
 //! for a human, the others are untouched. Image rollouts (`images.revision`)
 //! go through ClusterAPI instead.
 
-use super::super::shell::quote;
+use super::super::shell::{WAIT_FOR, quote};
 use crate::plan::Plan;
 use crate::spec::Management;
 
@@ -48,6 +48,8 @@ pub fn script(plan: &Plan) -> String {
     }
     s.push_str("  *) echo \"no node system for architecture $1\" >&2; return 1 ;;\n  esac\n}\n");
     s.push_str(BODY);
+    s.push_str(WAIT_FOR);
+    s.push_str(BODY_TAIL);
     super::super::shell::script(
         &plan.spec_path,
         &format!("k8sgen compile {}", plan.spec_path),
@@ -105,22 +107,10 @@ ssh_node() {
     -o UserKnownHostsFile="$STATE_DIR/known_hosts" "root@$ip" "$@"
 }
 
-wait_for() {
-  local what="$1" waited=0 step
-  shift
-  if [ "$DRY_RUN" = 1 ]; then note "would wait for $what"; return 0; fi
-  note "waiting for $what"
-  step=$((POLL_INTERVAL > 0 ? POLL_INTERVAL : 1))
-  until "$@"; do
-    if [ "$waited" -ge "$WAIT_TIMEOUT" ]; then
-      echo "timed out after ${WAIT_TIMEOUT}s waiting for $what" >&2
-      return 1
-    fi
-    sleep "$POLL_INTERVAL"
-    waited=$((waited + step))
-  done
-}
+"#;
 
+/// The update script after `wait_for`.
+const BODY_TAIL: &str = r#"
 nodes() {
   wk get nodes -l "$1" -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}' | sort
 }

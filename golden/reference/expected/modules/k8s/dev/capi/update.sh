@@ -73,6 +73,7 @@ ssh_node() {
     -o UserKnownHostsFile="$STATE_DIR/known_hosts" "root@$ip" "$@"
 }
 
+# wait_for WHAT CMD...: polls CMD until it succeeds or K8SGEN_WAIT_TIMEOUT passes.
 wait_for() {
   local what="$1" waited=0 step
   shift

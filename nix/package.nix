@@ -21,6 +21,7 @@ rustPlatform.buildRustPackage {
       ../schema
       ../build.rs
       ../benches
+      ../examples
       ../cheapam
     ];
   };

@@ -255,8 +255,9 @@ fn bootstrap_runs_in_order_and_a_second_run_does_nothing() {
         "\"type\":\"A\",\"name\":\"api.dev.example.com\",\"content\":\"203.0.113.10\"",
         "\"type\":\"TXT\",\"name\":\"a-api.dev.example.com\"",
         "nix run .#k8s-dev-secrets -- --target workload",
-        "manifests/cilium",
+        // cheapam before Cilium: Cilium's agents wait for the pod ranges cheapam writes.
         "manifests/cheapam",
+        "manifests/cilium",
         "manifests/coredns",
         "manifests/cert-manager",
         "manifests/external-dns",

@@ -16,6 +16,23 @@ const COMMANDS: &[&str] = &[
     "man",
 ];
 
+/// `word` stands alone in `text` (so `man` is not found inside `human`).
+fn contains_word(text: &str, word: &str) -> bool {
+    let part = |c: char| c.is_ascii_alphanumeric() || c == '-';
+    text.match_indices(word).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + word.len()..].chars().next();
+        !before.is_some_and(part) && !after.is_some_and(part)
+    })
+}
+
+#[test]
+fn contains_word_needs_boundaries() {
+    assert!(contains_word("k8sgen__man) x", "man"));
+    assert!(!contains_word("--format human", "man"));
+    assert!(!contains_word("explain-output", "explain"));
+}
+
 #[test]
 fn completions_know_every_command() {
     let cwd = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -23,7 +40,10 @@ fn completions_know_every_command() {
         let run = k8sgen(cwd, &["completions", shell]);
         assert_eq!(run.code, 0, "{shell}: {}", run.stderr);
         for cmd in COMMANDS {
-            assert!(run.stdout.contains(cmd), "{shell} completion lacks {cmd}");
+            assert!(
+                contains_word(&run.stdout, cmd),
+                "{shell} completion lacks {cmd}"
+            );
         }
     }
     let bash = k8sgen(cwd, &["completions", "bash"]).stdout;

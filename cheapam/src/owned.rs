@@ -11,7 +11,7 @@
 //! field manager `cheapam`.
 
 use crate::config::Config;
-use crate::Result;
+use crate::{Error, Result};
 use ipnet::{Ipv4Net, Ipv6Net};
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
@@ -172,25 +172,43 @@ pub async fn apply(
     let ips = collect(nodes.iter().map(|n| n.as_ref()));
     let pp = PatchParams::apply(FIELD_MANAGER).force();
     let mut written = Vec::new();
+    // The two objects are independent: the API record must not wait for Cilium's
+    // pool CRD (or the other way round). Both are tried; the first error is kept.
+    let mut failed = None;
     if let Some(pool) = desired_pool(cfg, &ips) {
         if applied.pool.as_ref() != Some(&pool) {
             let api: Api<DynamicObject> = Api::all_with(client.clone(), &pool_resource());
-            api.patch(&cfg.pool_name, &pp, &Patch::Apply(&pool)).await?;
-            applied.pool = Some(pool);
-            written.push("pool");
+            match api.patch(&cfg.pool_name, &pp, &Patch::Apply(&pool)).await {
+                Ok(_) => {
+                    applied.pool = Some(pool);
+                    written.push("pool");
+                }
+                Err(e) => failed = Some(Error::from(e)),
+            }
         }
     }
     if let Some(dns) = desired_dns_endpoint(cfg, &ips) {
         if applied.dns.as_ref() != Some(&dns) {
             let api: Api<DynamicObject> =
                 Api::namespaced_with(client.clone(), &cfg.namespace, &dns_endpoint_resource());
-            api.patch(&cfg.dns_endpoint_name, &pp, &Patch::Apply(&dns))
-                .await?;
-            applied.dns = Some(dns);
-            written.push("dnsendpoint");
+            match api
+                .patch(&cfg.dns_endpoint_name, &pp, &Patch::Apply(&dns))
+                .await
+            {
+                Ok(_) => {
+                    applied.dns = Some(dns);
+                    written.push("dnsendpoint");
+                }
+                Err(e) => {
+                    failed.get_or_insert(Error::from(e));
+                }
+            }
         }
     }
-    Ok(written)
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(written),
+    }
 }
 
 #[cfg(test)]

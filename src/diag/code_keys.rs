@@ -252,6 +252,7 @@ pub static CODE_KEYS: &[(&str, &[&str])] = &[
     ("k8sgen::ssh::hcloud_key", &["access.hcloud_ssh_keys"]),
     ("k8sgen::ssh::no_hcloud_keys", &["access.hcloud_ssh_keys"]),
     ("k8sgen::gitops::repository", &["gitops.repository"]),
+    ("k8sgen::gitops::url_credentials", &["gitops.repository"]),
     ("k8sgen::gitops::root_path", &["gitops.root_path"]),
     ("k8sgen::gitops::branch", &["gitops.branch"]),
     ("k8sgen::updates::duration", &["updates.drain_timeout"]),

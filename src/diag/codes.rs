@@ -236,6 +236,12 @@ codes! {
     SSH_NO_HCLOUD_KEYS = "k8sgen::ssh::no_hcloud_keys", Warning,
         "no Hetzner SSH key: Hetzner emails a root password for every server",
         "When a server is created without an SSH key, Hetzner sets a random root password and emails it to the project owner, once per server and again on every rollout. The nodes accept only `authorized_keys` anyway.\n\nFix: upload a key once (`hcloud ssh-key create --name ops --public-key-from-file ~/.ssh/id_ed25519.pub`) and list it: `hcloud_ssh_keys = [\"ops\"]`.";
+    TEXT_NUL = "k8sgen::text::nul", Error,
+        "a NUL character in a string",
+        "TOML and KDL allow `\\u0000` in strings, but no generated file can carry it: Nix strings cannot hold NUL and shell scripts end at it. Remove the escape.";
+    GITOPS_URL_CREDENTIALS = "k8sgen::gitops::url_credentials", Error,
+        "the GitOps repository URL carries credentials",
+        "`gitops.repository` is written into generated, committed files (the nixidy environment, the bootstrap app), so a token in the URL (`https://user:token@host/...`) would leak into the repository. The diagnostic does not show the URL.\n\nFix: write the URL without credentials and reference the token: `credentials = { clan_secret = \"gitops-token\" }`. If the spec with the token was committed, rotate the token.";
     GITOPS_REPOSITORY = "k8sgen::gitops::repository", Error,
         "`gitops.repository` is not an https or ssh git URL",
         "ArgoCD clones the rendered manifests from `gitops.repository`, given as `https://host/path`, `ssh://git@host/path` or `git@host:path`. Plain http and local paths are refused.\n\nFix: e.g. `repository = \"https://github.com/example/cluster-config.git\"`.";

@@ -417,6 +417,9 @@ fn cheapam(plan: &Plan) -> AppPlan {
         "node.cloudprovider.kubernetes.io/uninitialized",
         "node.kubernetes.io/not-ready",
         "node-role.kubernetes.io/control-plane",
+        // Cilium may taint nodes until its agent runs, and the agent waits for
+        // the pod range cheapam writes.
+        "node.cilium.io/agent-not-ready",
     ]
     .iter()
     .map(|key| json!({ "key": key, "operator": "Exists" }))

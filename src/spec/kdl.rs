@@ -14,8 +14,54 @@ use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
 /// Name of the child nodes that make up a list.
 const LIST_ITEM: &str = "-";
 
+/// Deeper blocks than any spec needs; the KDL parser recurses per block and
+/// would exhaust the stack on pathological input long before its own limits.
+const MAX_DEPTH: usize = 64;
+
+/// The offset of the first `{` nested deeper than [`MAX_DEPTH`], skipping
+/// strings and comments (a rough scan: it only has to catch runaway nesting).
+fn too_deep(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let (mut depth, mut i) = (0usize, 0usize);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Some(i);
+                }
+            }
+            b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Parses KDL; on malformed input returns every error the parser found.
 pub fn parse(text: &str, source: SourceId) -> Result<Node, Vec<Diagnostic>> {
+    if let Some(at) = too_deep(text) {
+        return Err(vec![
+            Diagnostic::new(
+                &codes::PARSE_KDL,
+                format!("blocks nested deeper than {MAX_DEPTH} levels"),
+            )
+            .label(Span::new(source, at..at + 1), "too deep")
+            .help("a spec needs a handful of levels; is a closing `}` missing?"),
+        ]);
+    }
     let doc = KdlDocument::parse_v2(text).map_err(|err| {
         err.diagnostics
             .iter()
@@ -296,6 +342,20 @@ mod tests {
             codes,
             ["k8sgen::parse::duplicate_key", "k8sgen::parse::kdl_shape"]
         );
+    }
+
+    #[test]
+    fn runaway_nesting_is_a_diagnostic_not_a_crash() {
+        let text = "a { ".repeat(5000);
+        let errs = parse(&text, SourceId(0)).unwrap_err();
+        assert_eq!(errs[0].code.id, "k8sgen::parse::kdl");
+        // Braces in strings and comments do not count.
+        let fine = format!(
+            "a \"{}\"\n// {}\nb {{ c 1 }}\n",
+            "{".repeat(100),
+            "{".repeat(100)
+        );
+        assert!(parse(&fine, SourceId(0)).is_ok());
     }
 
     #[test]

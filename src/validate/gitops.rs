@@ -42,9 +42,47 @@ fn git_url(url: &str) -> Result<(), String> {
     }
 }
 
+/// Whether the URL carries a secret: `https://user:token@host/...` (or any
+/// userinfo over https) or a password in `ssh://user:pass@host/...`.
+fn has_credentials(url: &str) -> bool {
+    let authority = |rest: &str| rest.split('/').next().unwrap_or("").to_string();
+    if let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    {
+        authority(rest).contains('@')
+    } else if let Some(rest) = url.strip_prefix("ssh://") {
+        authority(rest)
+            .rsplit_once('@')
+            .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+    } else {
+        false
+    }
+}
+
+/// The repository URL lands in generated, committed files: a token in it would
+/// leak. Credentials belong in `gitops.credentials`.
+pub fn url_credentials(cx: &Ctx, out: &mut Vec<Diagnostic>) {
+    if has_credentials(&cx.spec.gitops.repository) {
+        let span = cx.span(&["gitops", "repository"]);
+        out.push(
+            Diagnostic::new(
+                &codes::GITOPS_URL_CREDENTIALS,
+                "`gitops.repository` carries credentials; they would be written into generated files",
+            )
+            .label(span, "URL with credentials (not shown)")
+            .redact(span)
+            .help("write the URL without `user:token@` and put the token in `gitops.credentials = { clan_secret = \"...\" }`; rotate the token if this file was committed"),
+        );
+    }
+}
+
 /// ArgoCD clones the manifests over https or ssh.
 pub fn repository(cx: &Ctx, out: &mut Vec<Diagnostic>) {
     let url = &cx.spec.gitops.repository;
+    if has_credentials(url) {
+        return; // `url_credentials` reports it, without echoing the URL.
+    }
     if let Err(why) = git_url(url) {
         let help = match url.strip_prefix("http://") {
             Some(rest) => format!("use https: \"https://{rest}\""),
@@ -132,6 +170,39 @@ mod tests {
     use crate::diag::codes;
 
     const REPO: &str = "\"https://github.com/example/cluster-config.git\"";
+
+    #[test]
+    fn credentials_in_the_url_are_refused_without_echo() {
+        let r = run(&[(
+            REPO,
+            "\"https://x-access-token:ghp_SECRET123@github.com/example/c.git\"",
+        )]);
+        assert!(r.fires(&codes::GITOPS_URL_CREDENTIALS));
+        assert!(!r.fires(&codes::GITOPS_REPOSITORY));
+        assert!(
+            !format!(
+                "{:?}",
+                r.diags
+                    .iter()
+                    .map(|d| (&d.message, &d.help))
+                    .collect::<Vec<_>>()
+            )
+            .contains("ghp_SECRET123")
+        );
+        let r = run(&[(REPO, "\"ssh://git:hunter2@example.com/c.git\"")]);
+        assert!(r.fires(&codes::GITOPS_URL_CREDENTIALS));
+        // A user name alone is not a secret.
+        for ok in [
+            "\"ssh://git@example.com/c.git\"",
+            "\"git@github.com:example/c.git\"",
+            REPO,
+        ] {
+            assert!(
+                !run(&[(REPO, ok)]).fires(&codes::GITOPS_URL_CREDENTIALS),
+                "{ok}"
+            );
+        }
+    }
 
     #[test]
     fn repository() {

@@ -10,7 +10,17 @@ pub fn paths(cx: &Ctx, out: &mut Vec<Diagnostic>) {
         ("modules_dir", &infra.modules_dir),
         ("packages_dir", &infra.packages_dir),
     ] {
-        if let Err(why) = syntax::relative_path(value) {
+        // The repo layer's own rule for target folders (no `.` or empty segments,
+        // no drive letters), so a folder that validates can always be written.
+        let why = syntax::relative_path(value).err().or_else(|| {
+            crate::repo::AllowedPaths::new([value.as_str()])
+                .err()
+                .map(|e| match e {
+                    crate::repo::RepoError::PathRejected { problem, .. } => problem.to_string(),
+                    other => other.to_string(),
+                })
+        });
+        if let Some(why) = why {
             out.push(
                 Diagnostic::new(
                     &codes::INFRA_PATH,
@@ -27,9 +37,7 @@ pub fn paths(cx: &Ctx, out: &mut Vec<Diagnostic>) {
 /// package sources are not modules.
 pub fn packages_in_modules(cx: &Ctx, out: &mut Vec<Diagnostic>) {
     let infra = &cx.spec.infra;
-    if syntax::relative_path(&infra.modules_dir).is_err()
-        || syntax::relative_path(&infra.packages_dir).is_err()
-    {
+    if crate::repo::AllowedPaths::new([&infra.modules_dir, &infra.packages_dir]).is_err() {
         return;
     }
     let modules = syntax::path_segments(&infra.modules_dir);
@@ -101,6 +109,11 @@ mod tests {
             r.at(&codes::INFRA_PATH),
             ["\"../modules\"", "\"/nix/pkgs\""]
         );
+        // Folders the repo layer could not write into are refused here, not later.
+        let r = append("[infra]\nmodules_dir = \"./modules/k8s\"\npackages_dir = \".\"");
+        assert_eq!(r.at(&codes::INFRA_PATH), ["\"./modules/k8s\"", "\".\""]);
+        let r = append("[infra]\nmodules_dir = \"modules//k8s\"\npackages_dir = \"C:/x\"");
+        assert_eq!(r.at(&codes::INFRA_PATH), ["\"modules//k8s\"", "\"C:/x\""]);
         let r = append("[infra]\nmodules_dir = \"modules/k8s\"\npackages_dir = \"pkgs\"");
         assert!(
             r.diags
@@ -112,10 +125,10 @@ mod tests {
     #[test]
     fn packages_outside_modules() {
         let r =
-            append("[infra]\nmodules_dir = \"modules/k8s\"\npackages_dir = \"./modules/k8s/pkgs\"");
+            append("[infra]\nmodules_dir = \"modules/k8s\"\npackages_dir = \"modules/k8s/pkgs\"");
         assert_eq!(
             r.labelled(&codes::INFRA_PACKAGES_IN_MODULES),
-            [["\"./modules/k8s/pkgs\"", "\"modules/k8s\""]]
+            [["\"modules/k8s/pkgs\"", "\"modules/k8s\""]]
         );
         let r = append(
             "[infra]\nmodules_dir = \"modules/k8s\"\npackages_dir = \"modules/k8s-packages\"",

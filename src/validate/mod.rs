@@ -30,6 +30,7 @@ mod secret;
 mod services;
 mod ssh;
 mod syntax;
+mod text;
 mod updates;
 mod version;
 
@@ -194,6 +195,8 @@ pub static RULES: &[(&str, Rule)] = &[
     ("ssh", ssh::hcloud_keys),
     ("ssh", ssh::no_hcloud_keys),
     ("gitops", gitops::repository),
+    ("gitops", gitops::url_credentials),
+    ("text", text::nul),
     ("gitops", gitops::root_path),
     ("gitops", gitops::branch),
     ("updates", updates::drain_timeout),

@@ -29,14 +29,16 @@ pub struct Step {
 /// The nixidy application directories the bootstrap applies on the new cluster
 /// before ArgoCD exists, in order (the services layer renders them).
 fn service_apps(plan: &Plan) -> Vec<(&'static str, &'static str)> {
+    // cheapam first: Cilium's agents wait for the pod ranges only cheapam writes
+    // (kubernetes IPAM), and cheapam needs no CNI (host network, api_host).
     let mut apps = vec![
-        (
-            "cilium",
-            "Cilium, the CNI and kube-proxy replacement (reaches the API through api_host)",
-        ),
         (
             "cheapam",
             "cheapam: initialises the nodes, pod ranges, LB-IPAM pool, api_host DNSEndpoint",
+        ),
+        (
+            "cilium",
+            "Cilium, the CNI and kube-proxy replacement (reaches the API through api_host)",
         ),
         ("coredns", "CoreDNS at the cluster DNS address"),
     ];
@@ -334,6 +336,10 @@ pub fn script(plan: &Plan) -> String {
         ));
     }
     s.push_str("  esac\n}\n\n");
+    s.push_str(&format!(
+        "# The Hetzner API token for hcloud, read from the secret store (never printed).\nread_hcloud_token() {{\n  {}\n}}\n\n",
+        reader(crate::emit::infra::hcloud_token(plan))
+    ));
     if let Some(dns) = &plan.dns {
         s.push_str(&format!(
             "# The DNS provider's API token, read from the secret store (never printed).\nread_dns_token() {{\n  {}\n}}\n\n",
@@ -507,8 +513,16 @@ ensure_namespace() {
   fi
 }
 
+# image_exists NAME: a snapshot labelled caph-image-name=NAME exists. hcloud's
+# errors (no token, no network) stay visible and fail the check.
 image_exists() {
-  [ -n "$(hcloud image list --type snapshot --selector "caph-image-name=$1" -o noheader -o columns=id 2>/dev/null)" ]
+  if [ -z "${HCLOUD_TOKEN:-}" ]; then
+    HCLOUD_TOKEN=$(read_hcloud_token)
+    export HCLOUD_TOKEN
+  fi
+  local ids
+  ids=$(hcloud image list --type snapshot --selector "caph-image-name=$1" -o noheader -o columns=id)
+  [ -n "$ids" ]
 }
 
 kind_exists() { kind get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER"; }

@@ -119,7 +119,7 @@ node_field() { wk get node "$1" -o jsonpath="$2"; }
 
 node_address() {
   node_field "$1" '{range .status.addresses[?(@.type=="ExternalIP")]}{.address}{"\n"}{end}' |
-    grep -E '^[0-9]+(\.[0-9]+){3}$' | head -n 1
+    grep -E '^[0-9]+(\.[0-9]+){3}$' | head -n 1 || true
 }
 
 node_ready() {
@@ -143,7 +143,12 @@ etcd_healthy() {
 }
 
 # A new boot id means the node rebooted and SSH is back.
-rebooted() { [ "$(ssh_node "$1" cat /proc/sys/kernel/random/boot_id 2>/dev/null)" != "$2" ]; }
+# A node that does not answer has not rebooted yet (it may be going down).
+rebooted() {
+  local id
+  id="$(ssh_node "$1" cat /proc/sys/kernel/random/boot_id 2>/dev/null)" || return 1
+  [ -n "$id" ] && [ "$id" != "$2" ]
+}
 
 # The node system's store path (a local build; nix caches it).
 system_for() { nix build "$FLAKE#$1" --no-link --print-out-paths; }

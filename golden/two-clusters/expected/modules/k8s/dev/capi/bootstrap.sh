@@ -22,7 +22,7 @@ STATE_DIR="${K8SGEN_STATE_DIR:-$DEFAULT_STATE_DIR}"
 KIND_CLUSTER='k8s-dev-management'
 MGMT_KUBECONFIG="$STATE_DIR/management.kubeconfig"
 MANAGEMENT_IS_KIND=1
-STEPS=('infra' 'images' 'kind' 'providers' 'management-secrets' 'capi-objects' 'first-server' 'api-dns' 'api' 'kubeconfig' 'workload-secrets' 'cilium' 'cheapam' 'coredns' 'cert-manager' 'external-dns' 'workload-providers' 'move' 'argocd')
+STEPS=('infra' 'images' 'kind' 'providers' 'management-secrets' 'capi-objects' 'first-server' 'api-dns' 'api' 'kubeconfig' 'workload-secrets' 'cheapam' 'cilium' 'coredns' 'cert-manager' 'external-dns' 'workload-providers' 'move' 'argocd')
 
 step_title() {
   case "$1" in
@@ -37,8 +37,8 @@ step_title() {
   'api') echo 'wait for the API at https://api.dev.example.com:6443' ;;
   'kubeconfig') echo 'fetch the new cluster'\''s kubeconfig (clusterctl get kubeconfig)' ;;
   'workload-secrets') echo 'Secrets on the new cluster (nix run .#k8s-dev-secrets -- --target workload)' ;;
-  'cilium') echo 'Cilium, the CNI and kube-proxy replacement (reaches the API through api_host)' ;;
   'cheapam') echo 'cheapam: initialises the nodes, pod ranges, LB-IPAM pool, api_host DNSEndpoint' ;;
+  'cilium') echo 'Cilium, the CNI and kube-proxy replacement (reaches the API through api_host)' ;;
   'coredns') echo 'CoreDNS at the cluster DNS address' ;;
   'cert-manager') echo 'cert-manager (before clusterctl init, which would install its own)' ;;
   'external-dns') echo 'external-dns, which adopts the api_host record' ;;
@@ -46,6 +46,11 @@ step_title() {
   'move') echo 'clusterctl move: the cluster manages itself' ;;
   'argocd') echo 'ArgoCD and the app of apps, which adopt everything' ;;
   esac
+}
+
+# The Hetzner API token for hcloud, read from the secret store (never printed).
+read_hcloud_token() {
+  'clan' 'secrets' 'get' 'hetzner-api-token'
 }
 
 # The DNS provider's API token, read from the secret store (never printed).
@@ -199,8 +204,16 @@ ensure_namespace() {
   fi
 }
 
+# image_exists NAME: a snapshot labelled caph-image-name=NAME exists. hcloud's
+# errors (no token, no network) stay visible and fail the check.
 image_exists() {
-  [ -n "$(hcloud image list --type snapshot --selector "caph-image-name=$1" -o noheader -o columns=id 2>/dev/null)" ]
+  if [ -z "${HCLOUD_TOKEN:-}" ]; then
+    HCLOUD_TOKEN=$(read_hcloud_token)
+    export HCLOUD_TOKEN
+  fi
+  local ids
+  ids=$(hcloud image list --type snapshot --selector "caph-image-name=$1" -o noheader -o columns=id)
+  [ -n "$ids" ]
 }
 
 kind_exists() { kind get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER"; }
@@ -403,15 +416,6 @@ run_workload_secrets() {
   run env KUBECONFIG="$WORKLOAD_KUBECONFIG" nix run "$FLAKE#"'k8s-dev-secrets' -- --target workload
 }
 
-done_cilium() {
-  adopted || { build_manifests && app_applied "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'cilium'; }
-}
-
-run_cilium() {
-  build_manifests
-  apply_app "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'cilium'
-}
-
 done_cheapam() {
   adopted || { build_manifests && app_applied "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'cheapam'; }
 }
@@ -419,6 +423,15 @@ done_cheapam() {
 run_cheapam() {
   build_manifests
   apply_app "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'cheapam'
+}
+
+done_cilium() {
+  adopted || { build_manifests && app_applied "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'cilium'; }
+}
+
+run_cilium() {
+  build_manifests
+  apply_app "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'cilium'
 }
 
 done_coredns() {

@@ -22,7 +22,7 @@ STATE_DIR="${K8SGEN_STATE_DIR:-$DEFAULT_STATE_DIR}"
 # The existing management cluster: the current kubeconfig.
 MGMT_KUBECONFIG="${KUBECONFIG:-$HOME/.kube/config}"
 MANAGEMENT_IS_KIND=0
-STEPS=('infra' 'images' 'providers' 'management-secrets' 'capi-objects' 'first-server' 'api-dns' 'api' 'kubeconfig' 'workload-secrets' 'cheapam-image' 'cilium' 'cheapam' 'coredns' 'argocd')
+STEPS=('infra' 'images' 'providers' 'management-secrets' 'capi-objects' 'first-server' 'api-dns' 'api' 'kubeconfig' 'workload-secrets' 'cheapam-image' 'cheapam' 'cilium' 'coredns' 'argocd')
 
 step_title() {
   case "$1" in
@@ -37,11 +37,16 @@ step_title() {
   'kubeconfig') echo 'fetch the new cluster'\''s kubeconfig (clusterctl get kubeconfig)' ;;
   'workload-secrets') echo 'Secrets on the new cluster (nix run .#k8s-stage-secrets -- --target workload)' ;;
   'cheapam-image') echo 'push the cheapam image to ghcr.io/example/cheapam:0.1.0' ;;
-  'cilium') echo 'Cilium, the CNI and kube-proxy replacement (reaches the API through api_host)' ;;
   'cheapam') echo 'cheapam: initialises the nodes, pod ranges, LB-IPAM pool, api_host DNSEndpoint' ;;
+  'cilium') echo 'Cilium, the CNI and kube-proxy replacement (reaches the API through api_host)' ;;
   'coredns') echo 'CoreDNS at the cluster DNS address' ;;
   'argocd') echo 'ArgoCD and the app of apps, which adopt everything' ;;
   esac
+}
+
+# The Hetzner API token for hcloud, read from the secret store (never printed).
+read_hcloud_token() {
+  'sops' '-d' '--extract' '["hetzner"]["token"]' 'secrets/stage.yaml'
 }
 
 # The DNS provider's API token, read from the secret store (never printed).
@@ -195,8 +200,16 @@ ensure_namespace() {
   fi
 }
 
+# image_exists NAME: a snapshot labelled caph-image-name=NAME exists. hcloud's
+# errors (no token, no network) stay visible and fail the check.
 image_exists() {
-  [ -n "$(hcloud image list --type snapshot --selector "caph-image-name=$1" -o noheader -o columns=id 2>/dev/null)" ]
+  if [ -z "${HCLOUD_TOKEN:-}" ]; then
+    HCLOUD_TOKEN=$(read_hcloud_token)
+    export HCLOUD_TOKEN
+  fi
+  local ids
+  ids=$(hcloud image list --type snapshot --selector "caph-image-name=$1" -o noheader -o columns=id)
+  [ -n "$ids" ]
 }
 
 kind_exists() { kind get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER"; }
@@ -396,15 +409,6 @@ run_cheapam_image() {
   run skopeo copy docker-archive:"$STATE_DIR/cheapam-image" docker://'ghcr.io/example/cheapam:0.1.0'
 }
 
-done_cilium() {
-  adopted || { build_manifests && app_applied "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'cilium'; }
-}
-
-run_cilium() {
-  build_manifests
-  apply_app "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'cilium'
-}
-
 done_cheapam() {
   adopted || { build_manifests && app_applied "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'cheapam'; }
 }
@@ -412,6 +416,15 @@ done_cheapam() {
 run_cheapam() {
   build_manifests
   apply_app "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'cheapam'
+}
+
+done_cilium() {
+  adopted || { build_manifests && app_applied "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'cilium'; }
+}
+
+run_cilium() {
+  build_manifests
+  apply_app "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'cilium'
 }
 
 done_coredns() {

@@ -172,6 +172,10 @@
                             key = "node-role.kubernetes.io/control-plane";
                             operator = "Exists";
                           }
+                          {
+                            key = "node.cilium.io/agent-not-ready";
+                            operator = "Exists";
+                          }
                         ];
                       };
                     };

@@ -72,6 +72,10 @@ const SESSION: &[Step] = &[
     Edit("clusters/prod.toml", "[pools.arm]", "[pools.arm64]"),
     Run(&["compile", "clusters/prod.toml"]),
     Run(&["compile", "--allow-destructive", "clusters/prod.toml"]),
+    // Renaming the cluster in a spec is caught too (its old manifest names the spec).
+    Edit("clusters/dev.toml", "name = \"dev\"", "name = \"dev2\""),
+    Run(&["compile", "clusters/dev.toml"]),
+    Run(&["compile", "--allow-destructive", "clusters/dev.toml"]),
 ];
 
 #[test]

@@ -87,6 +87,18 @@ fn compile_located(located: Located, out: &mut Out) -> Option<Session> {
     }
 }
 
+/// The manifest of another cluster this spec compiled before (a renamed
+/// cluster), if any.
+fn previous_cluster_of_spec(view: &RepoView, spec: &str, cluster: &str) -> Option<Manifest> {
+    let names = view.list_files(repo::MANIFEST_DIR).ok()?;
+    names
+        .iter()
+        .filter_map(|name| name.strip_suffix(".json"))
+        .filter(|name| *name != cluster)
+        .filter_map(|name| Manifest::load(view, name).ok().flatten())
+        .find(|m| m.spec == spec)
+}
+
 pub struct CompileArgs<'a> {
     pub spec: &'a Path,
     pub out_dir: Option<&'a Path>,
@@ -102,12 +114,16 @@ pub fn run_compile(args: CompileArgs<'_>, out: &mut Out) -> u8 {
     };
     let view = RepoView::fs(&session.root);
     let cluster = &session.compiled.plan.cluster.name;
-    // Change safety: compare with the plan summary of the last compile.
+    // Change safety: compare with the plan summary of the last compile of this
+    // spec: under this cluster's name, or under another name when the spec
+    // renamed its cluster (its old manifest names this spec).
+    let renamed_from = previous_cluster_of_spec(&view, &session.compiled.output.spec, cluster);
     if !args.allow_destructive {
-        let old = Manifest::load(&view, cluster)
-            .ok()
-            .flatten()
-            .and_then(|m| serde_json::from_value::<Summary>(m.summary).ok());
+        let last = match &renamed_from {
+            Some(old) => Some(old.clone()),
+            None => Manifest::load(&view, cluster).ok().flatten(),
+        };
+        let old = last.and_then(|m| serde_json::from_value::<Summary>(m.summary).ok());
         if let Some(old) = old {
             let new = Summary::of(&session.compiled.plan);
             let found: Vec<Diagnostic> = destructive_changes(&old, &new);
@@ -147,6 +163,13 @@ pub fn run_compile(args: CompileArgs<'_>, out: &mut Out) -> u8 {
     match repo::execute(&session.root, &plan) {
         Ok(report) => {
             out.print(&render_report(&session, &report));
+            if let Some(old) = renamed_from {
+                out.print(&format!(
+                    "note: this spec compiled cluster `{}` before; its files (listed in {}) are no longer generated: remove them and that manifest once the old cluster is gone\n",
+                    old.cluster,
+                    repo::manifest_path(&old.cluster)
+                ));
+            }
             exit::OK
         }
         Err(e) => {

@@ -253,6 +253,11 @@ pub static CODE_KEYS: &[(&str, &[&str])] = &[
     ("k8sgen::ssh::no_hcloud_keys", &["access.hcloud_ssh_keys"]),
     ("k8sgen::gitops::repository", &["gitops.repository"]),
     ("k8sgen::gitops::url_credentials", &["gitops.repository"]),
+    ("k8sgen::ssh::source_ips", &["access.ssh_source_ips"]),
+    (
+        "k8sgen::services::cheapam_replicas",
+        &["services.cheapam.replicas", "control_plane.replicas"],
+    ),
     ("k8sgen::gitops::root_path", &["gitops.root_path"]),
     ("k8sgen::gitops::branch", &["gitops.branch"]),
     ("k8sgen::updates::duration", &["updates.drain_timeout"]),

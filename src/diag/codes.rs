@@ -236,6 +236,12 @@ codes! {
     SSH_NO_HCLOUD_KEYS = "k8sgen::ssh::no_hcloud_keys", Warning,
         "no Hetzner SSH key: Hetzner emails a root password for every server",
         "When a server is created without an SSH key, Hetzner sets a random root password and emails it to the project owner, once per server and again on every rollout. The nodes accept only `authorized_keys` anyway.\n\nFix: upload a key once (`hcloud ssh-key create --name ops --public-key-from-file ~/.ssh/id_ed25519.pub`) and list it: `hcloud_ssh_keys = [\"ops\"]`.";
+    SERVICES_CHEAPAM_REPLICAS = "k8sgen::services::cheapam_replicas", Warning,
+        "more cheapam replicas than control-plane nodes",
+        "cheapam runs with the host network on control-plane nodes (it must work before any CNI), one pod per node because of its metrics port. k8sgen deploys at most one replica per control-plane node; the rest would stay Pending. One replica leads (Lease), the others stand by.\n\nFix: set `services.cheapam.replicas` to at most `control_plane.replicas`.";
+    SSH_SOURCE_IPS = "k8sgen::ssh::source_ips", Error,
+        "an SSH source network is not a CIDR, or is the whole internet",
+        "`access.ssh_source_ips` lists the networks the Hetzner firewall lets reach the nodes' SSH port (the rolling-update app connects over SSH to the nodes' public addresses). Each entry is an IPv4 or IPv6 network, e.g. `203.0.113.0/24`. `0.0.0.0/0` or `::/0` is a warning: it opens SSH to everyone.\n\nWithout entries no SSH rule is made and nodes are reachable over SSH only from the private network.";
     TEXT_NUL = "k8sgen::text::nul", Error,
         "a NUL character in a string",
         "TOML and KDL allow `\\u0000` in strings, but no generated file can carry it: Nix strings cannot hold NUL and shell scripts end at it. Remove the escape.";

@@ -4,7 +4,6 @@
 use super::secret_reader::{self, Tool};
 use super::{EmitError, OutputFile, nix_file};
 use crate::nix::{Expr, Value};
-use crate::plan::infra::PUBLIC_SOURCES;
 use crate::plan::{Plan, SecretPurpose, SecretSource};
 use crate::repo::Layer;
 
@@ -57,7 +56,10 @@ fn module(plan: &Plan) -> Result<OutputFile, EmitError> {
             ("direction", Value::from("in")),
             ("protocol", Value::from("tcp")),
             ("port", Value::str(r.port.to_string())),
-            ("source_ips", Value::list(PUBLIC_SOURCES)),
+            (
+                "source_ips",
+                Value::list(r.source_ips.iter().map(Value::str)),
+            ),
             ("description", Value::str(&r.description)),
         ])
     });

@@ -41,11 +41,13 @@ fn providers() -> Vec<Provider> {
     .collect()
 }
 
-/// One inbound TCP rule open to [`PUBLIC_SOURCES`].
+/// One inbound TCP rule.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct FirewallRule {
     pub port: u16,
     pub description: String,
+    /// Who may connect: [`PUBLIC_SOURCES`], or the spec's `access.ssh_source_ips`.
+    pub source_ips: Vec<String>,
 }
 
 /// The cluster's Hetzner firewall.
@@ -106,6 +108,10 @@ pub struct InfraPlan {
     pub image_builds: Vec<ImageBuild>,
 }
 
+fn public() -> Vec<String> {
+    PUBLIC_SOURCES.iter().map(|s| s.to_string()).collect()
+}
+
 /// Lowers layers 1 and 2 from the rest of the Plan.
 pub fn lower(plan: &Plan) -> InfraPlan {
     let cluster = &plan.cluster.name;
@@ -113,15 +119,27 @@ pub fn lower(plan: &Plan) -> InfraPlan {
     let mut rules = vec![FirewallRule {
         port: plan.cluster.api_port,
         description: "Kubernetes API".into(),
+        source_ips: public(),
     }];
     if plan.services.gateway.is_some() {
         rules.push(FirewallRule {
             port: 80,
             description: "Gateway HTTP".into(),
+            source_ips: public(),
         });
         rules.push(FirewallRule {
             port: 443,
             description: "Gateway HTTPS".into(),
+            source_ips: public(),
+        });
+    }
+    // SSH only from the operators' addresses (the rolling update and debugging).
+    let ssh_from = &plan.access.ssh_source_ips;
+    if !ssh_from.is_empty() {
+        rules.push(FirewallRule {
+            port: 22,
+            description: "SSH from access.ssh_source_ips".into(),
+            source_ips: ssh_from.clone(),
         });
     }
     let firewall = Firewall {
@@ -238,6 +256,39 @@ mod tests {
             .map(|r| r.port)
             .collect();
         assert_eq!(ports, [6443]);
+    }
+
+    #[test]
+    fn ssh_is_opened_only_to_the_listed_networks() {
+        let text = include_str!("../../examples/dev-cluster.toml").replace(
+            "hcloud_ssh_keys = [\"ops\"]",
+            "hcloud_ssh_keys = [\"ops\"]\nssh_source_ips = [\"203.0.113.0/24\"]",
+        );
+        let loaded = crate::spec::load_str(
+            "t.toml",
+            text,
+            crate::diag::Format::Toml,
+            &mut crate::diag::Sources::new(),
+        )
+        .unwrap();
+        let plan = crate::plan::lower(&loaded.spec, "t.toml");
+        let ssh: Vec<_> = plan
+            .infra
+            .firewall
+            .rules
+            .iter()
+            .filter(|r| r.port == 22)
+            .collect();
+        assert_eq!(ssh.len(), 1);
+        assert_eq!(ssh[0].source_ips, ["203.0.113.0/24"]);
+        assert!(
+            plan.infra
+                .firewall
+                .rules
+                .iter()
+                .filter(|r| r.port != 22)
+                .all(|r| r.source_ips == ["0.0.0.0/0", "::/0"])
+        );
     }
 
     #[test]

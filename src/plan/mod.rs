@@ -42,12 +42,16 @@ impl Arch {
         }
     }
 
-    /// Hetzner's arm64 types are the `cax` line; every other line is x86.
+    /// The architecture of a server type, from the catalogue validation checked
+    /// it against (data/hetzner.toml), so both stages agree on every type.
     pub fn of_server_type(server_type: &str) -> Arch {
-        if server_type.starts_with("cax") {
-            Arch::Aarch64
-        } else {
-            Arch::X86_64
+        match crate::data::hetzner()
+            .server_type(server_type)
+            .map(|t| t.arch)
+        {
+            Some(crate::data::hetzner::Arch::Aarch64) => Arch::Aarch64,
+            // Validation refuses unknown types; x86 is the only other line.
+            Some(crate::data::hetzner::Arch::X86_64) | None => Arch::X86_64,
         }
     }
 }

@@ -111,6 +111,11 @@ pub struct Access {
     /// OpenSSH public keys allowed to log in as root on the nodes.
     #[serde(default)]
     pub authorized_keys: Vec<String>,
+    /// Networks (CIDRs) allowed to reach the nodes' SSH port through the Hetzner
+    /// firewall, e.g. your office or VPN; the rolling-update app needs it. Empty:
+    /// no SSH from outside the private network.
+    #[serde(default)]
+    pub ssh_source_ips: Vec<String>,
 }
 
 /// A DNS provider both external-dns and cert-manager can drive.

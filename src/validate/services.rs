@@ -48,6 +48,32 @@ pub fn acme_email(cx: &Ctx, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// cheapam runs with the host network on control-plane nodes, one pod per node
+/// (its metrics port): more replicas than control-plane nodes cannot all run.
+pub fn cheapam_replicas(cx: &Ctx, out: &mut Vec<Diagnostic>) {
+    let (wanted, nodes) = (
+        cx.spec.services.cheapam.replicas,
+        cx.spec.control_plane.replicas,
+    );
+    // The default (2) is capped quietly; only a value the user wrote is flagged.
+    let written = cx.tree.find(&["services", "cheapam", "replicas"]).is_some();
+    if written && wanted > nodes && nodes > 0 {
+        out.push(
+            Diagnostic::new(
+                &codes::SERVICES_CHEAPAM_REPLICAS,
+                format!("cheapam runs at most {nodes} replica(s), one per control-plane node"),
+            )
+            .label(
+                cx.span(&["services", "cheapam", "replicas"]),
+                format!("{wanted} requested"),
+            )
+            .help(format!(
+                "set `replicas = {nodes}` (or fewer); the extra ones would stay Pending"
+            )),
+        );
+    }
+}
+
 /// The gateway's HTTPS listener gets its certificate from cert-manager.
 pub fn gateway_tls(cx: &Ctx, out: &mut Vec<Diagnostic>) {
     let s = &cx.spec.services;
@@ -68,6 +94,14 @@ pub fn gateway_tls(cx: &Ctx, out: &mut Vec<Diagnostic>) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cheapam_replicas_beyond_the_control_plane_warn_only_when_written() {
+        use super::super::testing::append;
+        let r = append("[services.cheapam]\nreplicas = 3");
+        assert_eq!(r.at(&crate::diag::codes::SERVICES_CHEAPAM_REPLICAS), ["3"]);
+        assert!(!append("").fires(&crate::diag::codes::SERVICES_CHEAPAM_REPLICAS));
+    }
+
     use super::super::testing::run;
     use crate::diag::codes;
 

@@ -113,6 +113,34 @@ pub fn private_key(cx: &Ctx, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// `access.ssh_source_ips` become a firewall rule: each must be a CIDR, and
+/// opening SSH to the whole internet is what the firewall is there to prevent.
+pub fn source_ips(cx: &Ctx, out: &mut Vec<Diagnostic>) {
+    for (i, cidr) in cx.spec.access.ssh_source_ips.iter().enumerate() {
+        let span = cx.span(&["access", "ssh_source_ips", &i.to_string()]);
+        let parsed = cidr.split_once('/').and_then(|(addr, prefix)| {
+            let addr: std::net::IpAddr = addr.parse().ok()?;
+            let prefix: u8 = prefix.parse().ok()?;
+            let max = if addr.is_ipv4() { 32 } else { 128 };
+            (prefix <= max).then_some(prefix)
+        });
+        match parsed {
+            None => out.push(
+                Diagnostic::new(&codes::SSH_SOURCE_IPS, format!("`{cidr}` is not a CIDR"))
+                    .label(span, "not address/prefix")
+                    .help("write networks like \"203.0.113.0/24\" or \"2001:db8::/48\" (a single address is /32 or /128)"),
+            ),
+            Some(0) => out.push(
+                Diagnostic::new(&codes::SSH_SOURCE_IPS, "SSH would be open to the whole internet")
+                    .severity(crate::diag::Severity::Warning)
+                    .label(span, "every address")
+                    .help("list the networks you connect from (office, VPN); root logs in with keys only, but the port invites scans"),
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
 /// Hetzner key names are looked up one by one: no empty or repeated names.
 pub fn hcloud_keys(cx: &Ctx, out: &mut Vec<Diagnostic>) {
     let keys = &cx.spec.access.hcloud_ssh_keys;
@@ -187,6 +215,26 @@ mod tests {
             "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPyEQhJ0nFKHyOI3kVxP2PPaSbLJDDWZsl2GP/bwr5mu",
         );
         assert!(!r.fires(&codes::SSH_AUTHORIZED_KEY));
+    }
+
+    #[test]
+    fn ssh_source_ips_are_cidrs_and_not_everyone() {
+        use super::super::testing::run;
+        let edit = |v: &str| {
+            run(&[(
+                "hcloud_ssh_keys = [\"ops\"]",
+                &format!("hcloud_ssh_keys = [\"ops\"]\nssh_source_ips = {v}"),
+            )])
+        };
+        assert!(!edit("[\"203.0.113.0/24\", \"2001:db8::/48\"]").fires(&codes::SSH_SOURCE_IPS));
+        assert_eq!(
+            edit("[\"203.0.113.7\", \"10.0.0.0/33\"]").at(&codes::SSH_SOURCE_IPS),
+            ["\"203.0.113.7\"", "\"10.0.0.0/33\""]
+        );
+        let open = edit("[\"0.0.0.0/0\"]");
+        let d = open.with(&codes::SSH_SOURCE_IPS);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].severity, crate::diag::Severity::Warning);
     }
 
     #[test]

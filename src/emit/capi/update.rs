@@ -64,6 +64,8 @@ Usage: $(basename "$0") [--dry-run]
 
 Updates the nodes of cluster $CLUSTER in place to the node system built from
 this flake, one node at a time, control plane first. Stops at the first failure.
+It connects over SSH to the nodes' public addresses: the spec's
+access.ssh_source_ips must include the network you run it from.
   --dry-run   print what would run; change nothing
 Environment: K8SGEN_FLAKE (default .), K8SGEN_KUBECONFIG (default
 $WORKLOAD_KUBECONFIG), K8SGEN_MANAGEMENT_KUBECONFIG (where the Machines are),

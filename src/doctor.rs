@@ -254,6 +254,37 @@ pub fn diagnose(
     out
 }
 
+/// The terranix working directory holds Terraform state, and the state holds the
+/// Hetzner token the provider was configured with: it must not be committed.
+pub fn terraform_state_ignored(gitignore: Option<&str>, workdir: &str) -> Finding {
+    let workdir = workdir.trim_matches('/');
+    let top = workdir.split('/').next().unwrap_or(workdir);
+    let covers = |pattern: &str| {
+        let p = pattern.trim().trim_start_matches('/').trim_end_matches('/');
+        !p.is_empty()
+            && (p == workdir
+                || p == top
+                || p == format!("{workdir}/*")
+                || p == format!("{top}/*")
+                || p == "*.tfstate"
+                || p == "*.tfstate*")
+    };
+    let what =
+        format!("Terraform state in {workdir}/ is kept out of git (it holds the Hetzner token)");
+    if gitignore.is_some_and(|g| {
+        g.lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .any(covers)
+    }) {
+        Finding::ok(what)
+    } else {
+        Finding::missing(
+            what,
+            format!("add `/{top}/` to .gitignore (or encrypt the state)"),
+        )
+    }
+}
+
 /// Where an input usually comes from.
 fn input_url(input: &str) -> &'static str {
     match input {
@@ -398,6 +429,24 @@ mod tests {
             missing(&[wired]),
             ["flake input `terranix` (used by the generated modules)"]
         );
+    }
+
+    #[test]
+    fn terraform_state_must_be_ignored() {
+        assert!(!terraform_state_ignored(None, "terraform/k8s-dev").ok);
+        assert!(!terraform_state_ignored(Some("result\n# terraform/\n"), "terraform/k8s-dev").ok);
+        for ok in [
+            "/terraform/",
+            "terraform",
+            "terraform/k8s-dev",
+            "*.tfstate*",
+            "terraform/*",
+        ] {
+            assert!(
+                terraform_state_ignored(Some(&format!("result\n{ok}\n")), "terraform/k8s-dev").ok,
+                "{ok}"
+            );
+        }
     }
 
     #[test]

@@ -44,12 +44,24 @@ pub fn run(spec: &Path, out_dir: Option<&Path>, out: &mut Out) -> u8 {
         .map(|f| f.import_tree_roots)
         .unwrap_or_default();
     let user_modules = read_user_modules(&root, &roots, &compiled.plan.names.modules_dir);
-    let findings = diagnose(
+    let mut findings = diagnose(
         flake_nix.as_deref(),
         &user_modules,
         &compiled.output.files,
         &compiled.plan.names.modules_dir,
     );
+    if compiled
+        .output
+        .files
+        .iter()
+        .any(|f| f.contents.contains("terranixConfigurations"))
+    {
+        let gitignore = std::fs::read_to_string(root.join(".gitignore")).ok();
+        findings.push(crate::doctor::terraform_state_ignored(
+            gitignore.as_deref(),
+            &compiled.plan.infra.workdir,
+        ));
+    }
     out.print(&format!(
         "k8sgen doctor: {} for {}\n",
         root.display(),

@@ -61,6 +61,19 @@ pub fn script(spec_path: &str, regenerate: &str, body: &str) -> String {
     )
 }
 
+/// `run CMD...`, shared by the bootstrap and update apps: every command that
+/// changes something is printed, and only printed with `--dry-run` (`DRY_RUN=1`).
+pub const RUN: &str = r#"# Every command that changes something goes through run: printed, and only
+# printed with --dry-run.
+run() {
+  printf '    +'
+  printf ' %q' "$@"
+  printf '\n'
+  if [ "$DRY_RUN" = 1 ]; then return 0; fi
+  "$@"
+}
+"#;
+
 /// `wait_for WHAT CMD...`, shared by the bootstrap and update apps (which define
 /// `note`, `DRY_RUN`, `POLL_INTERVAL` and `WAIT_TIMEOUT`).
 pub const WAIT_FOR: &str = r#"# wait_for WHAT CMD...: polls CMD until it succeeds or K8SGEN_WAIT_TIMEOUT passes.

@@ -201,6 +201,20 @@ fn helper_error(helper: &str, message: String) -> RenderError {
     RenderErrorReason::Other(format!("{{{{{helper}}}}}: {message}")).into()
 }
 
+/// The helper's one argument; a missing variable is an error (strict mode).
+fn only_param<'a>(
+    h: &'a Helper<'_>,
+    helper: &'static str,
+) -> Result<&'a serde_json::Value, RenderError> {
+    let param = h
+        .param(0)
+        .ok_or(RenderErrorReason::ParamNotFoundForIndex(helper, 0))?;
+    if param.is_value_missing() {
+        return Err(RenderErrorReason::MissingVariable(param.relative_path().cloned()).into());
+    }
+    Ok(param.value())
+}
+
 /// `{{nix v}}`: `v` must be a serialized [`Value`].
 fn nix_helper(
     h: &Helper<'_>,
@@ -209,18 +223,12 @@ fn nix_helper(
     _: &mut RenderContext<'_, '_>,
     out: &mut dyn Output,
 ) -> HelperResult {
-    let param = h
-        .param(0)
-        .ok_or(RenderErrorReason::ParamNotFoundForIndex("nix", 0))?;
-    if param.is_value_missing() {
-        return Err(RenderErrorReason::MissingVariable(param.relative_path().cloned()).into());
-    }
-    let value: Value = serde_json::from_value(param.value().clone()).map_err(|e| {
+    let param = only_param(h, "nix")?;
+    let value: Value = serde_json::from_value(param.clone()).map_err(|e| {
         helper_error(
             "nix",
             format!(
-                "expected a serialized nix::Value (plain JSON data: Value::from_json), got {}: {e}",
-                param.value()
+                "expected a serialized nix::Value (plain JSON data: Value::from_json), got {param}: {e}"
             ),
         )
     })?;
@@ -237,16 +245,10 @@ fn attr_helper(
     _: &mut RenderContext<'_, '_>,
     out: &mut dyn Output,
 ) -> HelperResult {
-    let param = h
-        .param(0)
-        .ok_or(RenderErrorReason::ParamNotFoundForIndex("attr", 0))?;
-    if param.is_value_missing() {
-        return Err(RenderErrorReason::MissingVariable(param.relative_path().cloned()).into());
-    }
+    let param = only_param(h, "attr")?;
     let name = param
-        .value()
         .as_str()
-        .ok_or_else(|| helper_error("attr", format!("expected a string, got {}", param.value())))?;
+        .ok_or_else(|| helper_error("attr", format!("expected a string, got {param}")))?;
     out.write(&attr_name(name))?;
     Ok(())
 }

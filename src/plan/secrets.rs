@@ -53,77 +53,96 @@ pub const CAPH_SECRET: (&str, &str) = ("hetzner", "hcloud");
 /// The Secret hcloud CSI and cheapam read in `kube-system`, and its key.
 pub const HCLOUD_SECRET: (&str, &str) = ("hcloud", "token");
 
+/// One entry: a Secret holding one value (`key`) read from `source`.
+fn entry(
+    purpose: SecretPurpose,
+    target: Target,
+    namespace: &str,
+    (name, key): (&str, &str),
+    source: &SecretSource,
+) -> SecretPlan {
+    SecretPlan {
+        purpose,
+        target,
+        namespace: namespace.into(),
+        name: name.into(),
+        key: key.into(),
+        labels: Vec::new(),
+        plain_data: Vec::new(),
+        source: source.clone(),
+    }
+}
+
 /// Builds the table for a spec. Optional services add their entries only when
 /// they are deployed.
 pub fn table(spec: &Spec) -> Vec<SecretPlan> {
-    let mut out = vec![
-        SecretPlan {
-            purpose: SecretPurpose::CaphToken,
-            target: Target::Management,
-            namespace: spec.cluster.name.clone(),
-            name: CAPH_SECRET.0.into(),
-            key: CAPH_SECRET.1.into(),
-            // Without it `clusterctl move` leaves the Secret behind and CAPH on
-            // the new management cluster cannot reach Hetzner.
-            labels: vec![("clusterctl.cluster.x-k8s.io/move".into(), String::new())],
-            plain_data: Vec::new(),
-            source: spec.hetzner.token.clone(),
-        },
-        SecretPlan {
-            purpose: SecretPurpose::HcloudToken,
-            target: Target::Workload,
-            namespace: "kube-system".into(),
-            name: HCLOUD_SECRET.0.into(),
-            key: HCLOUD_SECRET.1.into(),
-            labels: Vec::new(),
-            plain_data: Vec::new(),
-            source: spec.hetzner.token.clone(),
-        },
-    ];
+    let hetzner = &spec.hetzner.token;
+    let caph = SecretPlan {
+        // Without it `clusterctl move` leaves the Secret behind and CAPH on the
+        // new management cluster cannot reach Hetzner.
+        labels: vec![("clusterctl.cluster.x-k8s.io/move".into(), String::new())],
+        ..entry(
+            SecretPurpose::CaphToken,
+            Target::Management,
+            &spec.cluster.name,
+            CAPH_SECRET,
+            hetzner,
+        )
+    };
+    let hcloud = entry(
+        SecretPurpose::HcloudToken,
+        Target::Workload,
+        "kube-system",
+        HCLOUD_SECRET,
+        hetzner,
+    );
+    let mut out = vec![caph, hcloud];
     if let Some(dns) = &spec.dns {
         let provider = match dns.provider {
             crate::spec::DnsProvider::Cloudflare => "cloudflare",
         };
-        if spec.services.cert_manager.is_some() {
-            out.push(SecretPlan {
-                purpose: SecretPurpose::CertManagerDns,
-                target: Target::Workload,
-                namespace: "cert-manager".into(),
-                name: format!("{provider}-api-token"),
-                key: "api-token".into(),
-                labels: Vec::new(),
-                plain_data: Vec::new(),
-                source: dns.token.clone(),
-            });
-        }
-        if spec.services.external_dns.is_some() {
-            out.push(SecretPlan {
-                purpose: SecretPurpose::ExternalDns,
-                target: Target::Workload,
-                namespace: "external-dns".into(),
-                name: format!("{provider}-api-token"),
-                key: "api-token".into(),
-                labels: Vec::new(),
-                plain_data: Vec::new(),
-                source: dns.token.clone(),
-            });
+        let name = format!("{provider}-api-token");
+        let readers = [
+            (
+                spec.services.cert_manager.is_some(),
+                SecretPurpose::CertManagerDns,
+                "cert-manager",
+            ),
+            (
+                spec.services.external_dns.is_some(),
+                SecretPurpose::ExternalDns,
+                "external-dns",
+            ),
+        ];
+        for (deployed, purpose, namespace) in readers {
+            if deployed {
+                out.push(entry(
+                    purpose,
+                    Target::Workload,
+                    namespace,
+                    (&name, "api-token"),
+                    &dns.token,
+                ));
+            }
         }
     }
     if let Some(creds) = &spec.gitops.credentials {
         let ssh = !spec.gitops.repository.starts_with("https://");
+        let key = if ssh { "sshPrivateKey" } else { "password" };
         out.push(SecretPlan {
-            purpose: SecretPurpose::GitopsCredentials,
-            target: Target::Workload,
-            namespace: "argocd".into(),
-            name: "gitops-repository".into(),
-            key: if ssh { "sshPrivateKey" } else { "password" }.into(),
             labels: vec![("argocd.argoproj.io/secret-type".into(), "repository".into())],
             // ArgoCD reads the repository from the Secret's own keys.
             plain_data: vec![
                 ("type".into(), "git".into()),
                 ("url".into(), spec.gitops.repository.clone()),
             ],
-            source: creds.clone(),
+            ..entry(
+                SecretPurpose::GitopsCredentials,
+                Target::Workload,
+                "argocd",
+                ("gitops-repository", key),
+                creds,
+            )
         });
     }
     out

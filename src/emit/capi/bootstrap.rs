@@ -11,7 +11,7 @@
 //! create a second set of servers); the services applied before ArgoCD count
 //! as done once ArgoCD runs the app of apps (they are its from then on).
 
-use super::super::shell::{WAIT_FOR, quote};
+use super::super::shell::{RUN, WAIT_FOR, quote};
 use crate::plan::{Plan, SecretSource, SecretTarget as Target};
 use crate::spec::Management;
 
@@ -347,6 +347,8 @@ pub fn script(plan: &Plan) -> String {
         ));
     }
     s.push_str(LIBRARY);
+    s.push_str(RUN);
+    s.push_str(LIBRARY_MIDDLE);
     s.push_str(WAIT_FOR);
     s.push_str(LIBRARY_TAIL);
     for st in &steps {
@@ -379,7 +381,7 @@ fn indent(text: &str) -> String {
 }
 
 /// Helpers every step uses. No data from the spec: that is in the variables.
-/// The bootstrap library up to `wait_for` (shared with the update app).
+/// The bootstrap library up to `run` (`run` and `wait_for` are shared with the update app).
 const LIBRARY: &str = r#"usage() {
   cat <<EOF
 Usage: $(basename "$0") [--dry-run] [--from STEP] [--list]
@@ -422,16 +424,10 @@ chmod 700 "$STATE_DIR"
 say() { printf '==> %s\n' "$*"; }
 note() { printf '    %s\n' "$*"; }
 
-# Every command that changes something goes through run: printed, and only
-# printed with --dry-run.
-run() {
-  printf '    +'
-  printf ' %q' "$@"
-  printf '\n'
-  if [ "$DRY_RUN" = 1 ]; then return 0; fi
-  "$@"
-}
+"#;
 
+/// The bootstrap library between `run` and `wait_for`.
+const LIBRARY_MIDDLE: &str = r#"
 # run_to FILE CMD...: run, writing standard output to FILE (mode 0600).
 run_to() {
   local file="$1"

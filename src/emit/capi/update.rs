@@ -11,7 +11,7 @@
 //! for a human, the others are untouched. Image rollouts (`images.revision`)
 //! go through ClusterAPI instead.
 
-use super::super::shell::{WAIT_FOR, quote};
+use super::super::shell::{RUN, WAIT_FOR, quote};
 use crate::plan::Plan;
 use crate::spec::Management;
 
@@ -48,6 +48,8 @@ pub fn script(plan: &Plan) -> String {
     }
     s.push_str("  *) echo \"no node system for architecture $1\" >&2; return 1 ;;\n  esac\n}\n");
     s.push_str(BODY);
+    s.push_str(RUN);
+    s.push_str(BODY_MIDDLE);
     s.push_str(WAIT_FOR);
     s.push_str(BODY_TAIL);
     super::super::shell::script(
@@ -90,14 +92,10 @@ mkdir -p "$STATE_DIR"
 
 say() { printf '==> %s\n' "$*"; }
 note() { printf '    %s\n' "$*"; }
-run() {
-  printf '    +'
-  printf ' %q' "$@"
-  printf '\n'
-  if [ "$DRY_RUN" = 1 ]; then return 0; fi
-  "$@"
-}
-wk() { kubectl --kubeconfig "$WORKLOAD_KUBECONFIG" "$@"; }
+"#;
+
+/// The update script between `run` and `wait_for`.
+const BODY_MIDDLE: &str = r#"wk() { kubectl --kubeconfig "$WORKLOAD_KUBECONFIG" "$@"; }
 mk() { kubectl --kubeconfig "$MGMT_KUBECONFIG" "$@"; }
 
 # Node host keys are made at first boot and addresses are reused: a known_hosts

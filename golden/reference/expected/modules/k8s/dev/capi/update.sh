@@ -56,6 +56,8 @@ mkdir -p "$STATE_DIR"
 
 say() { printf '==> %s\n' "$*"; }
 note() { printf '    %s\n' "$*"; }
+# Every command that changes something goes through run: printed, and only
+# printed with --dry-run.
 run() {
   printf '    +'
   printf ' %q' "$@"

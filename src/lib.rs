@@ -1,7 +1,7 @@
 //! k8sgen: compiles one typed cluster spec into the Nix modules of a Nix-native
 //! Kubernetes platform on Hetzner Cloud.
 //!
-//! The pipeline (ARCHITECTURE.md section 4), one module per stage:
+//! The pipeline (docs/architecture.md), one module per stage:
 //! `spec` (parse + decode) -> `validate` -> `plan` (lower) -> `emit` -> `nix`
 //! (format + parse check) -> `repo` (write, check, diff).
 

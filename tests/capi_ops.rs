@@ -244,7 +244,7 @@ fn bootstrap_runs_in_order_and_a_second_run_does_nothing() {
     let order: Vec<usize> = first.writes().iter().map(|c| index(&c.0)).collect();
     assert!(order.windows(2).all(|w| w[0] <= w[1]), "{}", first.show());
 
-    // The whole sequence, as ARCHITECTURE.md section 6 orders it.
+    // The whole sequence, as docs/architecture.md orders it.
     let expected = [
         "nix run .#k8s-dev",
         "nix run .#k8s-dev-images",

@@ -1,4 +1,4 @@
-//! The one reader of each kind of secret reference (ARCHITECTURE.md section 1),
+//! The one reader of each kind of secret reference (docs/architecture.md),
 //! as the generated code runs it: `clan secrets get NAME`, `clan vars get
 //! MACHINE GENERATOR/FILE`, `sops -d --extract '["a"]["b"]' FILE`. The secret
 //! sync app runs it from shell; the terranix configuration through Terraform's

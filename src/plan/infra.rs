@@ -1,7 +1,7 @@
 //! Layers 1 and 2, lowered: what the cluster's terranix configuration holds
 //! (the Hetzner firewall and the SSH-key look-ups) and how each node image is
 //! built. The Hetzner ClusterAPI provider (CAPH) owns the servers, the network
-//! and the placement groups (ARCHITECTURE.md section 1): nothing here creates
+//! and the placement groups (docs/architecture.md): nothing here creates
 //! them.
 
 use super::{Arch, NodeGroup, Plan};

@@ -1,5 +1,5 @@
 //! Every name that lives in the infra repo's shared namespaces carries the cluster
-//! name (ARCHITECTURE.md section 2); this is the one place that builds them.
+//! name (docs/architecture.md); this is the one place that builds them.
 
 use crate::spec::Infra;
 

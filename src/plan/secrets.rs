@@ -1,5 +1,5 @@
-//! The one table of Kubernetes Secrets every layer uses (ARCHITECTURE.md section
-//! 1): who reads which Secret, where, and which spec reference fills it. The
+//! The one table of Kubernetes Secrets every layer uses (docs/architecture.md):
+//! who reads which Secret, where, and which spec reference fills it. The
 //! secret-sync app writes them; manifests refer to them by name only.
 
 use crate::spec::{SecretRef, Spec};

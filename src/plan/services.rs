@@ -1047,7 +1047,7 @@ mod tests {
 
     #[test]
     fn gateway_serves_its_certificate() {
-        // No Gateway API schema in shared/schemas: the shape is checked here.
+        // No Gateway API schema in $K8SGEN_SHARED_DIR/schemas: the shape is checked here.
         let plan = example_plan();
         let gw = plan.applications.get("gateway").unwrap();
         let find = |kind: &str| gw.objects.iter().find(|o| o["kind"] == kind).unwrap();

@@ -5,7 +5,7 @@
 //! filesystem. This mirrors alejandra's `in_memory` / `in_fs` split, so every rule is
 //! unit-tested without a disk.
 //!
-//! Ownership rules (ARCHITECTURE.md sections 2 and 5):
+//! Ownership rules (docs/architecture.md):
 //! - each spec (keyed by cluster name) keeps a manifest of the files it owns in
 //!   `.k8sgen/<cluster>.json`; two specs never claim the same file, except
 //!   spec-independent files with equal bytes;

@@ -1,4 +1,4 @@
-//! The bootstrap state machine (ARCHITECTURE.md section 6): one table of
+//! The bootstrap state machine (docs/architecture.md): one table of
 //! steps, from which both the generated script (`k8s-<cluster>-bootstrap`) and
 //! `k8sgen bootstrap --print` are made, so the two cannot diverge.
 //!

@@ -3,7 +3,9 @@
 #
 #   scripts/kube-up.sh [STATE_DIR]
 #
-# Builds the tools first if needed (scripts/kube-tools.sh; K8SGEN_KUBE_CACHE).
+# Builds the tools first if needed (scripts/kube-tools.sh; K8SGEN_KUBE_CACHE),
+# or takes kube-apiserver, etcd and kubectl from the folder $K8SGEN_KUBE_BIN (the
+# flake check `k8sgen-server-validate` passes nixpkgs' there).
 # STATE_DIR (default: a new temporary folder) receives self-made certificates
 # (openssl), etcd's data, the logs, the PIDs (etcd.pid, kube-apiserver.pid) and
 # an admin kubeconfig (kubeconfig). The API server runs with RBAC
@@ -12,8 +14,12 @@
 # prints STATE_DIR on stdout (everything else goes to stderr). Stop it with
 # scripts/kube-down.sh STATE_DIR.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
-bin="$("$root/scripts/kube-tools.sh")"
+here="$(cd "$(dirname "$0")" && pwd)"
+if [ -n "${K8SGEN_KUBE_BIN:-}" ]; then
+  bin="$K8SGEN_KUBE_BIN"
+else
+  bin="$("$here/kube-tools.sh")"
+fi
 
 state="${1:-}"
 if [ -z "$state" ]; then
@@ -66,7 +72,13 @@ extendedKeyUsage=serverAuth"
 )
 
 # --- etcd on loopback.
-"$bin/etcd" --data-dir "$state/etcd-data" --client-port "$etcd_port" --peer-port "$etcd_peer_port" \
+# The flags of the etcd release binary (conformance/kube's etcd takes the same).
+"$bin/etcd" --name conformance --data-dir "$state/etcd-data" --log-level warn \
+  --listen-client-urls "http://127.0.0.1:$etcd_port" \
+  --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+  --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" \
+  --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
+  --initial-cluster "conformance=http://127.0.0.1:$etcd_peer_port" \
   >"$state/etcd.log" 2>&1 &
 echo $! >"$state/etcd.pid"
 
@@ -120,14 +132,14 @@ until "$bin/kubectl" --kubeconfig "$state/kubeconfig" get --raw /readyz >/dev/nu
     if ! kill -0 "$(cat "$state/$p.pid")" 2>/dev/null; then
       echo "kube-up: $p exited; the end of $state/$p.log:" >&2
       tail -n 30 "$state/$p.log" >&2
-      "$root/scripts/kube-down.sh" "$state" >&2 || true
+      "$here/kube-down.sh" "$state" >&2 || true
       exit 1
     fi
   done
   if [ $SECONDS -ge $deadline ]; then
     echo "kube-up: the API server was not ready within 180s; the end of its log:" >&2
     tail -n 30 "$state/kube-apiserver.log" >&2
-    "$root/scripts/kube-down.sh" "$state" >&2 || true
+    "$here/kube-down.sh" "$state" >&2 || true
     exit 1
   fi
   sleep 1

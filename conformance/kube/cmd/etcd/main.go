@@ -1,6 +1,8 @@
 // A single-member etcd for the conformance API server, through etcd's embed
-// package. It listens on 127.0.0.1 only (plain HTTP on loopback; the API server is
-// its only client) and runs until SIGINT or SIGTERM.
+// package. It takes the flags of the etcd release binary that scripts/kube-up.sh
+// uses (so the script runs nixpkgs' etcd as well), listens where they say (the
+// script: 127.0.0.1 only, plain HTTP on loopback; the API server is its only
+// client) and runs until SIGINT or SIGTERM.
 package main
 
 import (
@@ -15,26 +17,32 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 )
 
-func main() {
-	dataDir := flag.String("data-dir", "", "etcd data directory (required)")
-	clientPort := flag.String("client-port", "2379", "client port on 127.0.0.1")
-	peerPort := flag.String("peer-port", "2380", "peer port on 127.0.0.1")
-	flag.Parse()
-	if *dataDir == "" {
-		log.Fatal("--data-dir is required")
+func urls(flagName, value string) []url.URL {
+	u, err := url.Parse(value)
+	if err != nil || u.Host == "" {
+		log.Fatalf("--%s: not a URL: %q", flagName, value)
 	}
+	return []url.URL{*u}
+}
 
+func main() {
 	cfg := embed.NewConfig()
-	cfg.Name = "k8sgen-conformance"
-	cfg.Dir = *dataDir
-	cfg.LogLevel = "warn"
-	client := url.URL{Scheme: "http", Host: "127.0.0.1:" + *clientPort}
-	peer := url.URL{Scheme: "http", Host: "127.0.0.1:" + *peerPort}
-	cfg.ListenClientUrls = []url.URL{client}
-	cfg.AdvertiseClientUrls = []url.URL{client}
-	cfg.ListenPeerUrls = []url.URL{peer}
-	cfg.AdvertisePeerUrls = []url.URL{peer}
-	cfg.InitialCluster = cfg.Name + "=" + peer.String()
+	flag.StringVar(&cfg.Name, "name", "default", "member name")
+	flag.StringVar(&cfg.Dir, "data-dir", "", "data directory (required)")
+	flag.StringVar(&cfg.LogLevel, "log-level", "warn", "log level")
+	listenClient := flag.String("listen-client-urls", "", "client URL to listen on (required)")
+	advertiseClient := flag.String("advertise-client-urls", "", "client URL to advertise (required)")
+	listenPeer := flag.String("listen-peer-urls", "", "peer URL to listen on (required)")
+	advertisePeer := flag.String("initial-advertise-peer-urls", "", "peer URL to advertise (required)")
+	flag.StringVar(&cfg.InitialCluster, "initial-cluster", "", "name=peer-URL of the one member (required)")
+	flag.Parse()
+	if cfg.Dir == "" || cfg.InitialCluster == "" {
+		log.Fatal("--data-dir and --initial-cluster are required")
+	}
+	cfg.ListenClientUrls = urls("listen-client-urls", *listenClient)
+	cfg.AdvertiseClientUrls = urls("advertise-client-urls", *advertiseClient)
+	cfg.ListenPeerUrls = urls("listen-peer-urls", *listenPeer)
+	cfg.AdvertisePeerUrls = urls("initial-advertise-peer-urls", *advertisePeer)
 
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
@@ -43,7 +51,7 @@ func main() {
 	defer e.Close()
 	select {
 	case <-e.Server.ReadyNotify():
-		log.Printf("etcd ready on %s", client.String())
+		log.Printf("etcd ready on %s", cfg.ListenClientUrls[0].String())
 	case <-time.After(60 * time.Second):
 		e.Server.Stop()
 		log.Fatal("etcd did not become ready within 60s")

@@ -1,6 +1,9 @@
-//! Tiny HTTP server: `GET /metrics` (Prometheus text) and `GET /healthz`.
+//! Tiny HTTP server: `GET /metrics` (Prometheus text), `GET /healthz` (liveness: 503 when
+//! the apiserver or the Node watch has failed for longer than the threshold, see
+//! [`crate::health`]) and `GET /readyz`.
 
 use crate::hcloud::Stats;
+use crate::health::Health;
 use crate::metrics::Metrics;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -19,6 +22,7 @@ use tracing::{debug, info};
 pub struct State {
     pub metrics: Arc<Metrics>,
     pub hcloud: Arc<Stats>,
+    pub health: Arc<Health>,
 }
 
 fn sync_counter(c: &prometheus_client::metrics::counter::Counter, total: u64) {
@@ -46,9 +50,22 @@ pub fn respond(state: &State, method: &Method, path: &str) -> Response<Full<Byte
                 state.metrics.encode(),
             )
         }
-        (&Method::GET, "/healthz") | (&Method::GET, "/") => {
-            (StatusCode::OK, "text/plain", "ok\n".to_string())
-        }
+        (&Method::GET, "/healthz") | (&Method::GET, "/") => match state.health.healthy() {
+            Ok(()) => (StatusCode::OK, "text/plain", "ok\n".to_string()),
+            Err(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!("unhealthy: {why}\n"),
+            ),
+        },
+        (&Method::GET, "/readyz") => match state.health.ready() {
+            Ok(()) => (StatusCode::OK, "text/plain", "ok\n".to_string()),
+            Err(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!("not ready: {why}\n"),
+            ),
+        },
         _ => (
             StatusCode::NOT_FOUND,
             "text/plain",
@@ -103,9 +120,11 @@ mod tests {
 
     #[tokio::test]
     async fn serves_metrics_and_health() {
+        let health = Arc::new(Health::new(std::time::Duration::from_millis(20)));
         let state = State {
             metrics: Arc::new(Metrics::default()),
             hcloud: Arc::new(Stats::default()),
+            health: health.clone(),
         };
         state.hcloud.requests.store(7, Ordering::Relaxed);
         let (_tx, rx) = watch::channel(false);
@@ -126,6 +145,18 @@ mod tests {
         };
         let h = get("/healthz").await;
         assert!(h.starts_with("HTTP/1.1 200"), "{h}");
+        // The Node watch fails for longer than the threshold: unhealthy, then healthy again.
+        health.watch_started();
+        health.watch_synced();
+        health.failed(crate::health::Part::NodeWatch, "apiserver gone");
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        let h = get("/healthz").await;
+        assert!(h.starts_with("HTTP/1.1 503"), "{h}");
+        assert!(h.contains("apiserver gone"), "{h}");
+        assert!(get("/readyz").await.starts_with("HTTP/1.1 503"));
+        health.ok(crate::health::Part::NodeWatch);
+        assert!(get("/healthz").await.starts_with("HTTP/1.1 200"));
+        assert!(get("/readyz").await.starts_with("HTTP/1.1 200"));
         let m = get("/metrics").await;
         assert!(m.contains("cheapam_hcloud_requests_total 7"), "{m}");
         assert!(get("/nope").await.starts_with("HTTP/1.1 404"));

@@ -9,9 +9,9 @@
 
 use crate::config::{NetworkRef, Secret};
 use serde::Deserialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tracing::{debug, warn};
 
@@ -153,6 +153,10 @@ pub struct Stats {
     pub requests: AtomicU64,
     /// Logical server-list calls (all pages of one list count once).
     pub server_lists: AtomicU64,
+    /// Pages read looking for new servers (`sort=id:desc`).
+    pub server_scans: AtomicU64,
+    /// Single servers read by id.
+    pub server_gets: AtomicU64,
     /// Retries after 429.
     pub rate_limited: AtomicU64,
     /// Retries after 5xx, timeouts or transport errors.
@@ -407,8 +411,27 @@ impl Client {
         Ok(out)
     }
 
+    /// One page of the newest servers (matching the label selector), newest first.
+    pub async fn list_newest(&self, page: u32) -> Result<Vec<Server>, HcloudError> {
+        self.stats.server_scans.fetch_add(1, Ordering::Relaxed);
+        let mut query = vec![
+            ("sort", "id:desc".to_string()),
+            ("page", page.to_string()),
+            ("per_page", PER_PAGE.to_string()),
+        ];
+        if let Some(sel) = &self.label_selector {
+            query.push(("label_selector", sel.clone()));
+        }
+        let list: ServerList = self
+            .get("/servers", &query)
+            .await?
+            .ok_or_else(|| HcloudError::Decode("/servers returned 404".into()))?;
+        Ok(list.servers)
+    }
+
     /// One server by id; `None` when it does not exist (404).
     pub async fn get_server(&self, id: u64) -> Result<Option<Server>, HcloudError> {
+        self.stats.server_gets.fetch_add(1, Ordering::Relaxed);
         Ok(self
             .get::<ServerOne>(&format!("/servers/{id}"), &[])
             .await?
@@ -429,23 +452,117 @@ fn truncate(s: &str) -> String {
 
 // ---- shared server cache ----
 
-#[derive(Default)]
-struct Snapshot {
-    by_name: HashMap<String, Arc<Server>>,
-    by_id: HashMap<u64, Arc<Server>>,
-    fetched: Option<Instant>,
+/// Spend at most this many requests an hour on the periodic full server list (half of the
+/// 10 % of Hetzner's 3,600 requests an hour that cheapam aims to stay under).
+pub const LIST_BUDGET_PER_HOUR: u64 = 180;
+/// A scan for new servers reads at most this many pages; more new servers than that
+/// and a full list is cheaper.
+pub const MAX_SCAN_PAGES: u32 = 5;
+/// A name that is not found is not looked for again for a while: first `min_interval`,
+/// doubling with every miss, at most this long.
+pub const MAX_NEGATIVE: Duration = Duration::from_secs(600);
+/// Window over which single-server look-ups are counted against a full list.
+pub const DIRECT_WINDOW: Duration = Duration::from_secs(60);
+/// Single-server look-ups allowed per window before a full list is used instead (at
+/// least this many, or one per page of the full list).
+pub const MIN_DIRECT_PER_WINDOW: usize = 20;
+
+struct Entry {
+    server: Arc<Server>,
+    /// When this server's data was read from the API.
+    fetched: Instant,
 }
 
-/// One cached server list for all nodes, refreshed on a miss or when older than
-/// `max_age`, at most once per `min_interval`, with one refresh in flight at a time.
+struct Negative {
+    until: Instant,
+    misses: u32,
+}
+
+#[derive(Default)]
+struct Snapshot {
+    by_id: HashMap<u64, Entry>,
+    by_name: HashMap<String, u64>,
+    /// Last full list, and how many pages it had.
+    listed: Option<Instant>,
+    pages: u32,
+    /// Last look for new servers (a full list counts as one).
+    scanned: Option<Instant>,
+    /// Names not found, and until when not to look for them again.
+    negative: HashMap<String, Negative>,
+    /// Single-server look-ups in the last [`DIRECT_WINDOW`].
+    direct: VecDeque<Instant>,
+}
+
+impl Snapshot {
+    fn insert(&mut self, server: Server, fetched: Instant) -> Arc<Server> {
+        let server = Arc::new(server);
+        if let Some(old) = self.by_id.get(&server.id) {
+            if old.server.name != server.name
+                && self.by_name.get(&old.server.name) == Some(&server.id)
+            {
+                self.by_name.remove(&old.server.name);
+            }
+        }
+        self.negative.remove(&server.name);
+        self.by_name.insert(server.name.clone(), server.id);
+        self.by_id.insert(
+            server.id,
+            Entry {
+                server: server.clone(),
+                fetched,
+            },
+        );
+        server
+    }
+
+    fn remove(&mut self, id: u64) {
+        if let Some(old) = self.by_id.remove(&id) {
+            if self.by_name.get(&old.server.name) == Some(&id) {
+                self.by_name.remove(&old.server.name);
+            }
+        }
+    }
+
+    fn by_name(&self, name: &str) -> Option<Arc<Server>> {
+        let id = self.by_name.get(name)?;
+        self.by_id.get(id).map(|e| e.server.clone())
+    }
+}
+
+/// How fresh a server's data must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// What the (periodically refreshed) full list says is good enough.
+    Listed,
+    /// Read from the API at most this long ago.
+    Within(Duration),
+}
+
+/// The clock the cache reads (replaceable, so a test can play an hour in a second).
+pub type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
+
+/// One server cache for all nodes, spending few requests (Hetzner allows 3,600 an hour):
+///
+/// - a full list (50 servers a page) at start and then periodically, every `max_age` or,
+///   for large projects, less often so that it costs at most [`LIST_BUDGET_PER_HOUR`];
+/// - a name not in the list (a node joining before the last list) triggers a scan of the
+///   newest servers (`sort=id:desc`, page by page until a known one), at most once per
+///   `min_interval` for all misses together; a name still missing is remembered
+///   (negative cache, growing expiry up to [`MAX_NEGATIVE`]), so a Node without a server
+///   costs a request every ten minutes, however often it changes;
+/// - a server whose data must be fresh (a NotReady node: is it off, is it gone?) is read
+///   alone (`GET /servers/{id}`), unless more than a full list's worth of such look-ups
+///   happened in the last minute: then one full list answers them all.
 pub struct ServerCache {
     client: Client,
-    snapshot: RwLock<Snapshot>,
-    last_refresh: tokio::sync::Mutex<Option<Instant>>,
+    snapshot: Mutex<Snapshot>,
+    /// One refresh (list or scan) in flight at a time.
+    refreshing: tokio::sync::Mutex<()>,
     min_interval: Duration,
     max_age: Duration,
     network: Option<NetworkRef>,
     network_id: tokio::sync::OnceCell<Option<u64>>,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for ServerCache {
@@ -459,6 +576,8 @@ impl std::fmt::Debug for ServerCache {
 }
 
 impl ServerCache {
+    /// `min_interval`: least time between two scans for new servers; `max_age`: the full
+    /// list is refreshed when older than this (or than the budget allows, see above).
     pub fn new(
         client: Client,
         min_interval: Duration,
@@ -467,69 +586,218 @@ impl ServerCache {
     ) -> Self {
         Self {
             client,
-            snapshot: RwLock::new(Snapshot::default()),
-            last_refresh: tokio::sync::Mutex::new(None),
+            snapshot: Mutex::new(Snapshot::default()),
+            refreshing: tokio::sync::Mutex::new(()),
             min_interval,
             max_age,
             network,
             network_id: tokio::sync::OnceCell::new(),
+            clock: Arc::new(Instant::now),
         }
+    }
+
+    /// Read time from `clock` instead of the system's monotonic clock.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub fn client(&self) -> &Client {
         &self.client
     }
 
-    async fn lookup<F>(&self, find: F) -> Result<Option<Arc<Server>>, HcloudError>
-    where
-        F: Fn(&Snapshot) -> Option<Arc<Server>>,
-    {
-        let started = Instant::now();
+    /// How old the data of a server may be, at most, when freshness matters.
+    pub fn max_age(&self) -> Duration {
+        self.max_age
+    }
+
+    fn now(&self) -> Instant {
+        (self.clock)()
+    }
+
+    fn snap(&self) -> std::sync::MutexGuard<'_, Snapshot> {
+        self.snapshot.lock().expect("snapshot lock")
+    }
+
+    /// How long a full list is used before the next one: `max_age`, or longer for a
+    /// project so large that its pages would exceed [`LIST_BUDGET_PER_HOUR`].
+    pub fn list_interval(&self) -> Duration {
+        let pages = u64::from(self.snap().pages.max(1));
+        self.max_age
+            .max(Duration::from_secs(pages * 3600 / LIST_BUDGET_PER_HOUR))
+    }
+
+    fn list_due(&self) -> bool {
+        let interval = self.list_interval();
+        let now = self.now();
+        self.snap()
+            .listed
+            .is_none_or(|t| now.saturating_duration_since(t) >= interval)
+    }
+
+    /// List every server (if still due once we hold the refresh lock).
+    async fn full_list(&self, due: impl Fn(&Self) -> bool) -> Result<(), HcloudError> {
+        let _one = self.refreshing.lock().await;
+        if !due(self) {
+            return Ok(());
+        }
+        let servers = self.client.list_servers().await?;
+        let now = self.now();
+        let mut snap = self.snap();
+        let count = servers.len();
+        snap.by_id.clear();
+        snap.by_name.clear();
+        for s in servers {
+            snap.insert(s, now);
+        }
+        snap.pages = u32::try_from(count.div_ceil(PER_PAGE as usize).max(1)).unwrap_or(u32::MAX);
+        snap.listed = Some(now);
+        snap.scanned = Some(now);
+        debug!(servers = count, "hcloud server list refreshed");
+        Ok(())
+    }
+
+    /// The periodic full list, when due.
+    async fn ensure_listed(&self) -> Result<(), HcloudError> {
+        if self.list_due() {
+            self.full_list(Self::list_due).await?;
+        }
+        Ok(())
+    }
+
+    /// Look for servers created since the last list: newest first, until a known one.
+    async fn scan_newest(&self) -> Result<(), HcloudError> {
+        let _one = self.refreshing.lock().await;
+        let (max_known, recent) = {
+            let snap = self.snap();
+            let now = self.now();
+            (
+                snap.by_id.keys().max().copied().unwrap_or(0),
+                snap.scanned
+                    .is_some_and(|t| now.saturating_duration_since(t) < self.min_interval),
+            )
+        };
+        if recent {
+            return Ok(());
+        }
+        let mut page = 1;
+        loop {
+            let servers = self.client.list_newest(page).await?;
+            let full = servers.len() >= PER_PAGE as usize;
+            let reached_known = servers.iter().any(|s| s.id <= max_known);
+            let now = self.now();
+            {
+                let mut snap = self.snap();
+                for s in servers.into_iter().filter(|s| s.id > max_known) {
+                    debug!(server = %s.name, id = s.id, "new hcloud server");
+                    snap.insert(s, now);
+                }
+                snap.scanned = Some(now);
+            }
+            if reached_known || !full {
+                return Ok(());
+            }
+            if page >= MAX_SCAN_PAGES {
+                drop(_one);
+                // Many new servers: one full list is cheaper than more pages.
+                return self.full_list(|_| true).await;
+            }
+            page += 1;
+        }
+    }
+
+    /// The server of this name (for a joining Node). See the type's documentation.
+    pub async fn by_name(&self, name: &str) -> Result<Option<Arc<Server>>, HcloudError> {
+        self.ensure_listed().await?;
         {
-            let snap = self.snapshot.read().expect("snapshot lock");
-            let fresh = snap.fetched.is_some_and(|t| t.elapsed() < self.max_age);
-            if fresh {
-                if let Some(found) = find(&snap) {
-                    return Ok(Some(found));
+            let snap = self.snap();
+            if let Some(s) = snap.by_name(name) {
+                return Ok(Some(s));
+            }
+            if snap
+                .negative
+                .get(name)
+                .is_some_and(|n| n.until > self.now())
+            {
+                return Ok(None);
+            }
+        }
+        self.scan_newest().await?;
+        let now = self.now();
+        let mut snap = self.snap();
+        if let Some(s) = snap.by_name(name) {
+            return Ok(Some(s));
+        }
+        let misses = snap.negative.get(name).map_or(0, |n| n.misses) + 1;
+        let wait = self
+            .min_interval
+            .max(Duration::from_millis(100))
+            .saturating_mul(1u32 << (misses - 1).min(16))
+            .min(MAX_NEGATIVE);
+        snap.negative.insert(
+            name.to_string(),
+            Negative {
+                until: now + wait,
+                misses,
+            },
+        );
+        Ok(None)
+    }
+
+    /// The server with this id, its data as fresh as asked. `None`: it does not exist.
+    pub async fn by_id(
+        &self,
+        id: u64,
+        fresh: Freshness,
+    ) -> Result<Option<Arc<Server>>, HcloudError> {
+        self.ensure_listed().await?;
+        let now = self.now();
+        let budget = {
+            let mut snap = self.snap();
+            if let Some(e) = snap.by_id.get(&id) {
+                let ok = match fresh {
+                    Freshness::Listed => true,
+                    Freshness::Within(age) => now.saturating_duration_since(e.fetched) <= age,
+                };
+                if ok {
+                    return Ok(Some(e.server.clone()));
                 }
             }
-        }
-        let mut last = self.last_refresh.lock().await;
-        {
-            // Someone refreshed while we waited for the lock: use that.
-            let snap = self.snapshot.read().expect("snapshot lock");
-            if snap.fetched.is_some_and(|t| t >= started) {
-                return Ok(find(&snap));
+            while snap
+                .direct
+                .front()
+                .is_some_and(|t| now.saturating_duration_since(*t) > DIRECT_WINDOW)
+            {
+                snap.direct.pop_front();
             }
-        }
-        if last.is_some_and(|t| t.elapsed() < self.min_interval) {
-            // Refreshed too recently: answer from what we have; a miss is retried later.
-            let snap = self.snapshot.read().expect("snapshot lock");
-            return Ok(find(&snap));
-        }
-        *last = Some(Instant::now());
-        let servers = self.client.list_servers().await?;
-        let mut snap = Snapshot {
-            fetched: Some(Instant::now()),
-            ..Snapshot::default()
+            let budget = (snap.pages as usize).max(MIN_DIRECT_PER_WINDOW);
+            let within = snap.direct.len() < budget;
+            if within {
+                snap.direct.push_back(now);
+            }
+            within
         };
-        for s in servers {
-            let s = Arc::new(s);
-            snap.by_id.insert(s.id, s.clone());
-            snap.by_name.insert(s.name.clone(), s);
+        if budget {
+            let got = self.client.get_server(id).await?;
+            let mut snap = self.snap();
+            return Ok(match got {
+                Some(s) => Some(snap.insert(s, self.now())),
+                None => {
+                    snap.remove(id);
+                    None
+                }
+            });
         }
-        debug!(servers = snap.by_id.len(), "hcloud server list refreshed");
-        let found = find(&snap);
-        *self.snapshot.write().expect("snapshot lock") = snap;
-        Ok(found)
-    }
-
-    pub async fn by_name(&self, name: &str) -> Result<Option<Arc<Server>>, HcloudError> {
-        self.lookup(|s| s.by_name.get(name).cloned()).await
-    }
-
-    pub async fn by_id(&self, id: u64) -> Result<Option<Arc<Server>>, HcloudError> {
-        self.lookup(|s| s.by_id.get(&id).cloned()).await
+        // Many servers wanted fresh at once (many NotReady nodes): one full list a
+        // minute answers all of them.
+        let stale = |c: &Self| {
+            let now = c.now();
+            c.snap()
+                .listed
+                .is_none_or(|t| now.saturating_duration_since(t) >= DIRECT_WINDOW)
+        };
+        self.full_list(stale).await?;
+        Ok(self.snap().by_id.get(&id).map(|e| e.server.clone()))
     }
 
     /// Whether a server exists, asked directly (not from the cache), before deleting a Node.
@@ -709,31 +977,124 @@ mod tests {
         ));
     }
 
+    /// A clock the test moves.
+    fn manual_clock() -> (Clock, Arc<Mutex<Instant>>) {
+        let now = Arc::new(Mutex::new(Instant::now()));
+        let read = now.clone();
+        (Arc::new(move || *read.lock().unwrap()), now)
+    }
+
     #[tokio::test]
-    async fn cache_refreshes_on_miss_at_most_once_per_interval() {
+    async fn cache_lists_once_scans_for_new_servers_and_remembers_misses() {
         let fake = FakeHcloud::start().await;
         fake.add_server(fake_server(1, "n1", 1));
+        let (clock, now) = manual_clock();
         let cache = ServerCache::new(
             client(&fake, 2000),
-            Duration::from_millis(300),
+            Duration::from_secs(1),
             Duration::from_secs(60),
             None,
-        );
+        )
+        .with_clock(clock);
+        let advance = |d: Duration| *now.lock().unwrap() += d;
         // 50 concurrent lookups share one list.
         let lookups = (0..50).map(|_| cache.by_name("n1"));
         for r in futures::future::join_all(lookups).await {
             assert_eq!(r.unwrap().unwrap().id, 1);
         }
-        assert_eq!(cache.client().stats.server_lists.load(Ordering::Relaxed), 1);
-        // A miss right after a refresh does not list again...
+        assert_eq!(fake.requests().len(), 1, "{:?}", fake.requests());
+        // A new server: one newest-first page finds it (and everything else new).
         fake.add_server(fake_server(2, "n2", 2));
-        assert!(cache.by_name("n2").await.unwrap().is_none());
-        assert_eq!(cache.client().stats.server_lists.load(Ordering::Relaxed), 1);
-        // ...but does once the interval passed.
-        tokio::time::sleep(Duration::from_millis(350)).await;
+        fake.add_server(fake_server(3, "n3", 3));
+        advance(Duration::from_secs(2));
         assert_eq!(cache.by_name("n2").await.unwrap().unwrap().id, 2);
-        assert_eq!(cache.client().stats.server_lists.load(Ordering::Relaxed), 2);
-        assert_eq!(cache.by_id(2).await.unwrap().unwrap().name, "n2");
-        assert_eq!(cache.client().stats.server_lists.load(Ordering::Relaxed), 2);
+        assert_eq!(cache.by_name("n3").await.unwrap().unwrap().id, 3);
+        let reqs = fake.requests();
+        assert_eq!(reqs.len(), 2, "{reqs:?}");
+        assert!(reqs[1].contains("sort=id%3Adesc"), "{reqs:?}");
+        // A name that has no server: asked once, then remembered with a growing expiry,
+        // however often it is looked up.
+        advance(Duration::from_secs(2));
+        for _ in 0..100 {
+            assert!(cache.by_name("ghost").await.unwrap().is_none());
+        }
+        assert_eq!(fake.requests().len(), 3);
+        for (wait, total) in [(1, 4), (1, 4), (1, 5), (3, 5), (1, 6)] {
+            advance(Duration::from_secs(wait));
+            assert!(cache.by_name("ghost").await.unwrap().is_none());
+            assert_eq!(fake.requests().len(), total, "after +{wait}s");
+        }
+        // Known ids need nothing: the list answers until it is due again.
+        assert_eq!(
+            cache
+                .by_id(1, Freshness::Listed)
+                .await
+                .unwrap()
+                .unwrap()
+                .name,
+            "n1"
+        );
+        assert_eq!(fake.requests().len(), 6);
+        // Fresh data for one server: a single GET, then cached for its freshness.
+        fake.set_status(1, "off");
+        let s = cache
+            .by_id(1, Freshness::Within(Duration::from_secs(5)))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.status, "off");
+        assert_eq!(fake.requests().last().unwrap(), "/v1/servers/1");
+        cache
+            .by_id(1, Freshness::Within(Duration::from_secs(5)))
+            .await
+            .unwrap();
+        assert_eq!(fake.requests().len(), 7);
+        // Gone: None, and forgotten.
+        fake.remove_server(1);
+        advance(Duration::from_secs(6));
+        assert!(cache
+            .by_id(1, Freshness::Within(Duration::from_secs(5)))
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(fake.requests().len(), 8);
+        assert!(cache.by_name("n1").await.unwrap().is_none());
+        // The list is refreshed once it is older than max_age.
+        advance(Duration::from_secs(61));
+        let before = fake.list_calls().len();
+        cache.by_id(2, Freshness::Listed).await.unwrap().unwrap();
+        assert_eq!(fake.list_calls().len(), before + 1);
+    }
+
+    #[tokio::test]
+    async fn large_projects_list_less_often_and_many_fresh_lookups_become_one_list() {
+        let fake = FakeHcloud::start().await;
+        for i in 1..=500 {
+            fake.add_server(fake_server(i, &format!("n{i}"), i));
+        }
+        let (clock, now) = manual_clock();
+        let cache = ServerCache::new(
+            client(&fake, 2000),
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+            None,
+        )
+        .with_clock(clock);
+        cache.by_id(1, Freshness::Listed).await.unwrap().unwrap();
+        assert_eq!(fake.requests().len(), 10, "10 pages");
+        // 10 pages: at most LIST_BUDGET_PER_HOUR requests an hour on lists.
+        assert_eq!(cache.list_interval(), Duration::from_secs(200));
+        // 100 servers wanted fresh at once (100 NotReady nodes): 20 single GETs, then one
+        // list answers the rest.
+        *now.lock().unwrap() += Duration::from_secs(120);
+        fake.clear_requests();
+        for i in 1..=100 {
+            cache
+                .by_id(i, Freshness::Within(Duration::from_secs(60)))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        assert_eq!(fake.requests().len(), MIN_DIRECT_PER_WINDOW + 10);
     }
 }

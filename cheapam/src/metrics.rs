@@ -31,8 +31,12 @@ pub struct Metrics {
     pub pod_cidr_conflicts: Counter,
     pub pod_cidr_blocks_used: Gauge,
     pub pod_cidr_blocks_total: Gauge,
+    pub pod_cidr_exhausted_nodes: Gauge,
     pub owned_applies: Family<ObjectLabels, Counter>,
+    pub owned_overrides: Family<ObjectLabels, Counter>,
+    pub owned_repairs: Family<ObjectLabels, Counter>,
     pub leader: Gauge,
+    pub leader_terms: Counter,
     pub hcloud_requests: Counter<u64, AtomicU64>,
     pub hcloud_server_lists: Counter<u64, AtomicU64>,
 }
@@ -57,8 +61,12 @@ impl Default for Metrics {
             pod_cidr_conflicts: Counter::default(),
             pod_cidr_blocks_used: Gauge::default(),
             pod_cidr_blocks_total: Gauge::default(),
+            pod_cidr_exhausted_nodes: Gauge::default(),
             owned_applies: Family::default(),
+            owned_overrides: Family::default(),
+            owned_repairs: Family::default(),
             leader: Gauge::default(),
+            leader_terms: Counter::default(),
             hcloud_requests: Counter::default(),
             hcloud_server_lists: Counter::default(),
         };
@@ -115,14 +123,34 @@ impl Default for Metrics {
                 m.pod_cidr_blocks_total.clone(),
             );
             r.register(
+                "pod_cidr_exhausted_nodes",
+                "Nodes waiting for a pod CIDR block because the range is full",
+                m.pod_cidr_exhausted_nodes.clone(),
+            );
+            r.register(
                 "owned_applies",
                 "Server-side applies of owned objects",
                 m.owned_applies.clone(),
             );
             r.register(
+                "owned_overrides",
+                "Forced applies of owned objects that took fields back from another field manager",
+                m.owned_overrides.clone(),
+            );
+            r.register(
+                "owned_repairs",
+                "Owned objects found changed or deleted by someone else (and re-applied)",
+                m.owned_repairs.clone(),
+            );
+            r.register(
                 "leader",
                 "1 while this replica holds the Lease",
                 m.leader.clone(),
+            );
+            r.register(
+                "leader_terms",
+                "Times this replica became leader",
+                m.leader_terms.clone(),
             );
             r.register(
                 "hcloud_requests",

@@ -8,17 +8,26 @@
 //!   targets sorted.
 //!
 //! Desired state is a pure function of the Node list; writing is server-side apply with
-//! field manager `cheapam`.
+//! field manager `cheapam`, only when it changed. Both objects are watched: a change by
+//! someone else to a field cheapam sets, or a deletion, is repaired at once, and taking a
+//! field back from another field manager is logged and counted, never silent.
 
 use crate::config::Config;
+use crate::metrics::{Metrics, ObjectLabels};
 use crate::{Error, Result};
+use futures::StreamExt;
 use ipnet::{Ipv4Net, Ipv6Net};
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::runtime::watcher;
+use kube::runtime::WatchStreamExt;
 use kube::Client;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+use tracing::{info, warn};
 
 pub const FIELD_MANAGER: &str = "cheapam";
 pub const CONTROL_PLANE_LABEL: &str = "node-role.kubernetes.io/control-plane";
@@ -154,11 +163,61 @@ pub fn desired_dns_endpoint(cfg: &Config, ips: &NodeIps) -> Option<Value> {
     }))
 }
 
-/// What was last applied, to skip identical applies.
+/// What was last applied, to skip identical applies. Shared with the watches of the
+/// objects, which clear an entry when the live object no longer matches it.
 #[derive(Debug, Default)]
 pub struct Applied {
     pub pool: Option<Value>,
     pub dns: Option<Value>,
+}
+
+impl Applied {
+    fn slot(&mut self, object: &str) -> &mut Option<Value> {
+        match object {
+            POOL => &mut self.pool,
+            _ => &mut self.dns,
+        }
+    }
+}
+
+/// Metric label and log name of the pool.
+pub const POOL: &str = "pool";
+/// Metric label and log name of the DNSEndpoint.
+pub const DNS_ENDPOINT: &str = "dnsendpoint";
+
+/// Server-side apply one object. First without force: if another field manager owns a
+/// field we set (someone edited it), the apiserver refuses with 409; then it is taken
+/// back with force, and that is logged and counted (`cheapam_owned_overrides_total`).
+async fn apply_one(
+    api: &Api<DynamicObject>,
+    name: &str,
+    object: &'static str,
+    desired: &Value,
+    metrics: &Metrics,
+) -> Result<()> {
+    let pp = PatchParams::apply(FIELD_MANAGER);
+    match api.patch(name, &pp, &Patch::Apply(desired)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            warn!(
+                object,
+                name,
+                conflict = %status.message,
+                "another field manager changed fields cheapam owns: taking them back (forced apply)"
+            );
+            metrics
+                .owned_overrides
+                .get_or_create(&ObjectLabels {
+                    object: object.into(),
+                })
+                .inc();
+            api.patch(name, &pp.force(), &Patch::Apply(desired))
+                .await
+                .map(|_| ())
+                .map_err(Error::from)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Server-side apply the desired objects that changed since the last apply.
@@ -167,41 +226,43 @@ pub async fn apply(
     client: &Client,
     cfg: &Config,
     nodes: &[std::sync::Arc<Node>],
-    applied: &mut Applied,
+    applied: &Mutex<Applied>,
+    metrics: &Metrics,
 ) -> Result<Vec<&'static str>> {
     let ips = collect(nodes.iter().map(|n| n.as_ref()));
-    let pp = PatchParams::apply(FIELD_MANAGER).force();
     let mut written = Vec::new();
     // The two objects are independent: the API record must not wait for Cilium's
     // pool CRD (or the other way round). Both are tried; the first error is kept.
     let mut failed = None;
-    if let Some(pool) = desired_pool(cfg, &ips) {
-        if applied.pool.as_ref() != Some(&pool) {
-            let api: Api<DynamicObject> = Api::all_with(client.clone(), &pool_resource());
-            match api.patch(&cfg.pool_name, &pp, &Patch::Apply(&pool)).await {
-                Ok(_) => {
-                    applied.pool = Some(pool);
-                    written.push("pool");
-                }
-                Err(e) => failed = Some(Error::from(e)),
+    let pool_api: Api<DynamicObject> = Api::all_with(client.clone(), &pool_resource());
+    let dns_api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &cfg.namespace, &dns_endpoint_resource());
+    let wanted = [
+        (POOL, desired_pool(cfg, &ips), &pool_api, &cfg.pool_name),
+        (
+            DNS_ENDPOINT,
+            desired_dns_endpoint(cfg, &ips),
+            &dns_api,
+            &cfg.dns_endpoint_name,
+        ),
+    ];
+    for (object, desired, api, name) in wanted {
+        let Some(desired) = desired else { continue };
+        {
+            // Recorded before the request, so the watch does not take our own change
+            // for someone else's; cleared again if the request fails.
+            let mut a = applied.lock().expect("applied lock");
+            let slot = a.slot(object);
+            if slot.as_ref() == Some(&desired) {
+                continue;
             }
+            *slot = Some(desired.clone());
         }
-    }
-    if let Some(dns) = desired_dns_endpoint(cfg, &ips) {
-        if applied.dns.as_ref() != Some(&dns) {
-            let api: Api<DynamicObject> =
-                Api::namespaced_with(client.clone(), &cfg.namespace, &dns_endpoint_resource());
-            match api
-                .patch(&cfg.dns_endpoint_name, &pp, &Patch::Apply(&dns))
-                .await
-            {
-                Ok(_) => {
-                    applied.dns = Some(dns);
-                    written.push("dnsendpoint");
-                }
-                Err(e) => {
-                    failed.get_or_insert(Error::from(e));
-                }
+        match apply_one(api, name, object, &desired, metrics).await {
+            Ok(()) => written.push(object),
+            Err(e) => {
+                *applied.lock().expect("applied lock").slot(object) = None;
+                failed.get_or_insert(e);
             }
         }
     }
@@ -209,6 +270,143 @@ pub async fn apply(
         Some(e) => Err(e),
         None => Ok(written),
     }
+}
+
+/// Whether the live object no longer carries what we applied: a value of its `spec` or
+/// one of our labels differs or is gone. Fields others added beside ours do not count.
+pub fn drifted(applied: &Value, live: &Value) -> bool {
+    fn covers(want: &Value, have: &Value) -> bool {
+        match (want, have) {
+            (Value::Object(w), Value::Object(h)) => w
+                .iter()
+                .all(|(k, v)| h.get(k).is_some_and(|hv| covers(v, hv))),
+            _ => want == have,
+        }
+    }
+    !covers(&applied["spec"], &live["spec"])
+        || !covers(&applied["metadata"]["labels"], &live["metadata"]["labels"])
+}
+
+/// The field managers recorded on a live object (for the log).
+fn managers(live: &DynamicObject) -> Vec<String> {
+    live.metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter_map(|m| m.manager.clone())
+        .collect()
+}
+
+/// Watch one owned object; when it is changed or deleted by someone else, forget that it
+/// was applied and wake `repair` (the owned-object loop re-applies at once).
+async fn watch_one(
+    api: Api<DynamicObject>,
+    name: String,
+    object: &'static str,
+    applied: Arc<Mutex<Applied>>,
+    repair: Arc<Notify>,
+    metrics: Arc<Metrics>,
+) {
+    let wc = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut events = watcher(api, wc).default_backoff().boxed();
+    let mut seen = false;
+    let mut failing = false;
+    while let Some(event) = events.next().await {
+        let live: Option<Option<DynamicObject>> = match event {
+            Ok(watcher::Event::Apply(o)) | Ok(watcher::Event::InitApply(o)) => {
+                seen = true;
+                Some(Some(o))
+            }
+            Ok(watcher::Event::Delete(_)) => Some(None),
+            Ok(watcher::Event::Init) => {
+                seen = false;
+                None
+            }
+            // Listed and not there (deleted while we were not watching).
+            Ok(watcher::Event::InitDone) => (!seen).then_some(None),
+            Err(e) => {
+                if !failing {
+                    warn!(object, error = %e, "cannot watch the owned object (RBAC list/watch, its CRD, or the apiserver); it is re-applied every 5 minutes meanwhile");
+                }
+                failing = true;
+                continue;
+            }
+        };
+        if failing {
+            info!(object, "watching the owned object again");
+            failing = false;
+        }
+        let Some(live) = live else { continue };
+        let drift = {
+            let mut a = applied.lock().expect("applied lock");
+            let slot = a.slot(object);
+            let drift = match (slot.as_ref(), &live) {
+                (None, _) => false,
+                (Some(_), None) => true,
+                // Only cheapam wrote it: an older write of ours (a newer one is on its
+                // way), not someone else's change.
+                (Some(want), Some(o)) => {
+                    managers(o).iter().any(|m| m != FIELD_MANAGER)
+                        && drifted(want, &serde_json::to_value(o).unwrap_or_default())
+                }
+            };
+            if drift {
+                *slot = None;
+            }
+            drift
+        };
+        if drift {
+            match &live {
+                None => warn!(
+                    object,
+                    name, "owned object deleted by someone else: re-applying"
+                ),
+                Some(o) => {
+                    warn!(object, name, managers = ?managers(o), "owned object changed by someone else: re-applying")
+                }
+            }
+            metrics
+                .owned_repairs
+                .get_or_create(&ObjectLabels {
+                    object: object.into(),
+                })
+                .inc();
+            repair.notify_one();
+        }
+    }
+}
+
+/// Watch the pool and (when published) the DNSEndpoint until dropped.
+pub async fn watch(
+    client: Client,
+    cfg: Arc<Config>,
+    applied: Arc<Mutex<Applied>>,
+    repair: Arc<Notify>,
+    metrics: Arc<Metrics>,
+) {
+    let pool = watch_one(
+        Api::all_with(client.clone(), &pool_resource()),
+        cfg.pool_name.clone(),
+        POOL,
+        applied.clone(),
+        repair.clone(),
+        metrics.clone(),
+    );
+    let dns = async {
+        if cfg.dns_endpoint {
+            watch_one(
+                Api::namespaced_with(client.clone(), &cfg.namespace, &dns_endpoint_resource()),
+                cfg.dns_endpoint_name.clone(),
+                DNS_ENDPOINT,
+                applied.clone(),
+                repair.clone(),
+                metrics.clone(),
+            )
+            .await;
+        }
+        std::future::pending::<()>().await
+    };
+    futures::future::join(pool, dns).await;
 }
 
 #[cfg(test)]
@@ -273,6 +471,21 @@ mod tests {
     }
 
     #[test]
+    fn drift_is_a_change_of_our_fields_only() {
+        let pool = desired_pool(&cfg(), &collect(&nodes())).unwrap();
+        let mut live = pool.clone();
+        live["metadata"]["resourceVersion"] = json!("7");
+        live["metadata"]["labels"]["team"] = json!("net");
+        live["spec"]["serviceSelector"] = json!({"matchLabels": {"a": "b"}});
+        assert!(!drifted(&pool, &live), "fields beside ours are no drift");
+        live["spec"]["blocks"] = json!([{"cidr": "203.0.113.1/32"}]);
+        assert!(drifted(&pool, &live), "a changed block list is");
+        let mut live = pool.clone();
+        live["metadata"]["labels"] = json!({});
+        assert!(drifted(&pool, &live), "our label removed");
+    }
+
+    #[test]
     fn no_dns_endpoint_when_turned_off() {
         let n = nodes();
         let off = Config {
@@ -296,31 +509,24 @@ mod tests {
         assert!(desired_dns_endpoint(&cfg(), &collect(&workers)).is_none());
     }
 
-    /// `$CHEAPAM_SCHEMA_DIR` if set (and only it), else `shared/schemas` beside the
-    /// repository (`<repo>/../shared/schemas`, as laid out for CI), else `/work/shared/schemas`.
+    /// `$CHEAPAM_SCHEMA_DIR` (the upstream schema data: `shared/schemas` beside the
+    /// repository in CI), and nothing else: no path of any machine is compiled in.
+    /// Unset: the schema checks are skipped with a loud warning. Set to a folder that
+    /// does not exist: they fail.
     fn schema_dir() -> Option<PathBuf> {
-        if let Some(dir) = std::env::var_os("CHEAPAM_SCHEMA_DIR") {
-            let dir = PathBuf::from(dir);
-            return dir.is_dir().then_some(dir);
-        }
-        [
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/schemas")),
-            PathBuf::from("/work/shared/schemas"),
-        ]
-        .into_iter()
-        .find(|p| p.is_dir())
+        let dir = PathBuf::from(std::env::var_os("CHEAPAM_SCHEMA_DIR")?);
+        assert!(
+            dir.is_dir(),
+            "CHEAPAM_SCHEMA_DIR={} is not a directory",
+            dir.display()
+        );
+        Some(dir)
     }
 
     fn validate(schema_file: &str, instance: &Value) {
         let Some(dir) = schema_dir() else {
-            if std::env::var_os("CI").is_some() {
-                panic!(
-                    "CRD schema directory not found (set CHEAPAM_SCHEMA_DIR or provide ../../shared/schemas); \
-                     CI must validate the owned objects against the schemas"
-                );
-            }
             eprintln!(
-                "\n!!!!!!!! WARNING: CRD schema directory not found; {schema_file} NOT validated !!!!!!!!\n"
+                "\n!!!!!!!! WARNING: CHEAPAM_SCHEMA_DIR not set; {schema_file} NOT validated !!!!!!!!\n"
             );
             return;
         };

@@ -28,6 +28,9 @@ pub trait NodeExt: Sized {
     fn with_labels(self, labels: &[(&str, &str)]) -> Self;
     fn with_rv(self, rv: &str) -> Self;
     fn ready(self) -> Self;
+    fn not_ready(self) -> Self;
+    fn not_ready_since(self, since: k8s_openapi::jiff::Timestamp) -> Self;
+    fn with_taint(self, key: &str) -> Self;
 }
 
 impl NodeExt for Node {
@@ -95,6 +98,34 @@ impl NodeExt for Node {
 
     fn with_rv(mut self, rv: &str) -> Self {
         self.metadata.resource_version = Some(rv.to_string());
+        self
+    }
+
+    fn not_ready(mut self) -> Self {
+        let status = self.status.get_or_insert_with(NodeStatus::default);
+        status.conditions = Some(vec![NodeCondition {
+            type_: "Ready".to_string(),
+            status: "False".to_string(),
+            ..NodeCondition::default()
+        }]);
+        self
+    }
+
+    fn not_ready_since(self, since: k8s_openapi::jiff::Timestamp) -> Self {
+        let mut n = self.not_ready();
+        n.status.as_mut().unwrap().conditions.as_mut().unwrap()[0].last_transition_time =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(since));
+        n
+    }
+
+    fn with_taint(mut self, key: &str) -> Self {
+        let spec = self.spec.get_or_insert_with(NodeSpec::default);
+        spec.taints.get_or_insert_with(Vec::new).push(Taint {
+            key: key.to_string(),
+            value: None,
+            effect: "NoSchedule".to_string(),
+            time_added: None,
+        });
         self
     }
 

@@ -132,6 +132,16 @@ pub struct Args {
     #[arg(long, env = "CHEAPAM_HCLOUD_TIMEOUT", default_value_t = 10.0)]
     pub hcloud_timeout: f64,
 
+    /// Timeout of one Kubernetes API request (connect, and each read or write), in
+    /// seconds. Watches are exempt (they wait for events by design; the apiserver ends
+    /// them after about five minutes).
+    #[arg(long, env = "CHEAPAM_API_TIMEOUT", default_value_t = 15.0)]
+    pub api_timeout: f64,
+
+    /// Seconds the apiserver (Lease) or the Node watch may fail before /healthz answers 503.
+    #[arg(long, env = "CHEAPAM_HEALTH_THRESHOLD", default_value_t = 60.0)]
+    pub health_threshold: f64,
+
     /// Use a kubeconfig ($KUBECONFIG or ~/.kube/config) instead of the in-cluster
     /// service account (for running outside the cluster).
     #[arg(long, env = "CHEAPAM_KUBECONFIG", default_value_t = false, action = clap::ArgAction::Set)]
@@ -178,6 +188,8 @@ pub struct Config {
     pub debounce: Duration,
     pub concurrency: u16,
     pub hcloud_timeout: Duration,
+    pub api_timeout: Duration,
+    pub health_threshold: Duration,
     pub kubeconfig: bool,
     pub log_json: bool,
     pub log_level: String,
@@ -326,6 +338,8 @@ impl Config {
             debounce: positive_secs(args.debounce_seconds, "debounce-seconds")?,
             concurrency: args.concurrency,
             hcloud_timeout: positive_secs(args.hcloud_timeout, "hcloud-timeout")?,
+            api_timeout: positive_secs(args.api_timeout, "api-timeout")?,
+            health_threshold: positive_secs(args.health_threshold, "health-threshold")?,
             kubeconfig: args.kubeconfig,
             log_json: args.log_json,
             log_level: args.log_level,
@@ -366,6 +380,8 @@ impl Config {
             debounce: Duration::from_millis(10),
             concurrency: 16,
             hcloud_timeout: Duration::from_secs(2),
+            api_timeout: Duration::from_secs(5),
+            health_threshold: Duration::from_secs(60),
             kubeconfig: false,
             log_json: false,
             log_level: "info".into(),
@@ -412,6 +428,8 @@ mod tests {
         assert_eq!(c.api_url(), "https://api.example.com:6443");
         assert_eq!(c.identity, "cheapam-0");
         assert!(c.ipv6_pod_cidr);
+        assert_eq!(c.api_timeout, Duration::from_secs(15));
+        assert_eq!(c.health_threshold, Duration::from_secs(60));
     }
 
     #[test]

@@ -14,14 +14,17 @@
 //! Every write is a replace carrying the `resourceVersion` we read, so two replicas racing
 //! for an expired Lease cannot both win: the loser gets 409 and backs off.
 
+use crate::health::{Health, Part};
 use crate::{Error, Result};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, PostParams};
 use kube::Client;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tracing::{info, warn};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +43,7 @@ pub struct LeaseLock {
     identity: String,
     duration: Duration,
     /// The other holder's record as last seen, and when (monotonic) it was first seen.
-    observed: std::sync::Mutex<Option<(String, Instant)>>,
+    observed: std::sync::Mutex<Option<(String, std::time::Instant)>>,
 }
 
 impl std::fmt::Debug for LeaseLock {
@@ -92,12 +95,13 @@ impl LeaseLock {
 
     /// One acquire-or-renew attempt now.
     pub async fn try_acquire_or_renew(&self) -> Result<LeaseOutcome> {
-        self.attempt(Timestamp::now(), Instant::now()).await
+        self.attempt(Timestamp::now(), Instant::now().into_std())
+            .await
     }
 
     /// Whether the other holder's record changed less than a lease duration ago (by our
     /// monotonic clock `local`). Records a new observation.
-    fn recently_observed(&self, lease: &Lease, local: Instant) -> bool {
+    fn recently_observed(&self, lease: &Lease, local: std::time::Instant) -> bool {
         let spec = lease.spec.clone().unwrap_or_default();
         let key = format!(
             "{}|{:?}|{}",
@@ -116,7 +120,7 @@ impl LeaseLock {
     }
 
     /// One acquire-or-renew attempt at wall time `now` and monotonic time `local`.
-    pub async fn attempt(&self, now: Timestamp, local: Instant) -> Result<LeaseOutcome> {
+    pub async fn attempt(&self, now: Timestamp, local: std::time::Instant) -> Result<LeaseOutcome> {
         let current = match self.api.get_opt(&self.name).await? {
             Some(l) => l,
             None => {
@@ -199,60 +203,96 @@ impl LeaseLock {
 }
 
 /// Keep trying to acquire, then keep renewing. Publishes `true` on `leader` while we hold
-/// the Lease. If renewal fails for longer than two thirds of the lease duration, publishes
-/// `false` and returns [`Error::LostLease`]: the caller must stop acting (cheapam exits and
-/// is restarted). Returns `Ok` when `stop` fires.
+/// the Lease and `false` the moment we may no longer act:
+///
+/// - every attempt is bounded in time: while leading, by the renew deadline (two thirds of
+///   the lease duration after the last successful renewal started); a hung request cannot
+///   delay the step-down;
+/// - when no renewal succeeded within the renew deadline, or another replica holds the
+///   Lease, we step down (publish `false`) and go back to being a candidate: the process
+///   keeps running and leads again once it can (an apiserver outage is no restart);
+/// - every attempt's outcome is reported to `health` ([`Part::Lease`]).
+///
+/// Returns when `stop` fires, after releasing the Lease if we hold it. The caller fires
+/// `stop` only once its work has stopped, so a successor never overlaps with it.
 pub async fn run(
     lock: LeaseLock,
     leader: watch::Sender<bool>,
     mut stop: watch::Receiver<bool>,
+    health: Arc<Health>,
 ) -> Result<()> {
     let retry = (lock.duration() / 3).max(Duration::from_millis(200));
-    let grace = lock.duration() * 2 / 3;
-    let mut last_renew: Option<std::time::Instant> = None;
+    let renew_deadline = lock.duration() * 2 / 3;
+    // When the last successful renewal (or acquisition) started.
+    let mut renewed: Option<Instant> = None;
     loop {
-        let outcome = lock.try_acquire_or_renew().await;
+        if *stop.borrow() {
+            break;
+        }
+        let started = Instant::now();
+        let deadline = match renewed {
+            Some(t) => t + renew_deadline,
+            None => started + renew_deadline,
+        };
+        let outcome = tokio::select! {
+            r = tokio::time::timeout_at(deadline, lock.try_acquire_or_renew()) => {
+                r.unwrap_or_else(|_| Err(Error::Timeout("Lease request".into())))
+            }
+            _ = stop.changed() => break,
+        };
         match outcome {
             Ok(LeaseOutcome::Leader) => {
-                if last_renew.is_none() {
+                health.ok(Part::Lease);
+                if renewed.is_none() {
                     info!(identity = %lock.identity, lease = %lock.name, "became leader");
                 }
-                last_renew = Some(std::time::Instant::now());
+                renewed = Some(started);
                 leader.send_replace(true);
             }
             Ok(LeaseOutcome::Follower { holder }) => {
-                if last_renew.is_some() {
-                    warn!(%holder, "Lease taken by another replica");
+                health.ok(Part::Lease);
+                if renewed.take().is_some() {
+                    warn!(%holder, "Lease taken by another replica: stepping down");
                     leader.send_replace(false);
-                    return Err(Error::LostLease);
                 }
                 tracing::debug!(%holder, "Lease held by another replica; waiting");
             }
             Ok(LeaseOutcome::Conflict) => {
+                health.ok(Part::Lease);
                 tracing::debug!("Lease write conflict; backing off");
             }
-            Err(e) => warn!(error = %e, "Lease attempt failed"),
-        }
-        if let Some(t) = last_renew {
-            if t.elapsed() > grace {
-                warn!("could not renew the Lease in time: stepping down");
-                leader.send_replace(false);
-                return Err(Error::LostLease);
+            Err(e) => {
+                health.failed(Part::Lease, &e);
+                warn!(error = %e, "Lease attempt failed");
             }
+        }
+        if renewed.is_some_and(|t| t.elapsed() >= renew_deadline) {
+            warn!(
+                ?renew_deadline,
+                "could not renew the Lease in time: stepping down, staying candidate"
+            );
+            renewed = None;
+            leader.send_replace(false);
+        }
+        let mut wake = Instant::now() + retry;
+        if let Some(t) = renewed {
+            // Never sleep past the renew deadline.
+            wake = wake.min(t + renew_deadline);
         }
         tokio::select! {
-            _ = tokio::time::sleep(retry) => {}
-            _ = stop.changed() => {
-                if last_renew.is_some() {
-                    if let Err(e) = lock.release().await {
-                        warn!(error = %e, "releasing the Lease failed");
-                    }
-                }
-                leader.send_replace(false);
-                return Ok(());
-            }
+            _ = tokio::time::sleep_until(wake) => {}
+            _ = stop.changed() => break,
         }
     }
+    leader.send_replace(false);
+    if renewed.is_some() {
+        match tokio::time::timeout(renew_deadline, lock.release()).await {
+            Ok(Ok(())) => info!("Lease released"),
+            Ok(Err(e)) => warn!(error = %e, "releasing the Lease failed"),
+            Err(_) => warn!("releasing the Lease timed out"),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -261,6 +301,7 @@ mod tests {
     use crate::fixtures::mock_client;
     use http::Method;
     use serde_json::json;
+    use std::time::Instant;
 
     const PATH: &str = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/cheapam";
 
@@ -462,7 +503,8 @@ mod tests {
         let (client, mut api) = mock_client();
         let (leader_tx, mut leader_rx) = watch::channel(false);
         let (stop_tx, stop_rx) = watch::channel(false);
-        let elector = tokio::spawn(run(lock(client), leader_tx, stop_rx));
+        let health = Arc::new(Health::default());
+        let elector = tokio::spawn(run(lock(client), leader_tx, stop_rx, health));
         // Acquire (create).
         api.expect(Method::GET, PATH)
             .await
@@ -490,6 +532,96 @@ mod tests {
         );
         let body = call.body.clone();
         call.respond(200, body);
+        elector.await.unwrap().unwrap();
+        assert!(!*leader_rx.borrow());
+    }
+
+    /// A renewal that never gets an answer (a hung connection) must not keep us leading:
+    /// leadership ends at the renew deadline (10 s of a 15 s Lease after the last renewal
+    /// started), and the elector stays a candidate and leads again once the apiserver
+    /// answers. (Virtual time: the test takes no real 10 s.)
+    #[tokio::test(start_paused = true)]
+    async fn hung_renewal_steps_down_at_the_deadline_and_stays_candidate() {
+        let (client, mut api) = mock_client();
+        let (leader_tx, mut leader_rx) = watch::channel(false);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let health = Arc::new(Health::new(Duration::from_secs(3600)));
+        let elector = tokio::spawn(run(lock(client), leader_tx, stop_rx, health));
+        api.expect(Method::GET, PATH)
+            .await
+            .respond_status(404, "NotFound");
+        let call = api
+            .expect(
+                Method::POST,
+                "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases?",
+            )
+            .await;
+        let mut held = call.body.clone();
+        call.respond(201, held.clone());
+        leader_rx.wait_for(|l| *l).await.unwrap();
+        let acquired = tokio::time::Instant::now();
+        // The next renewal: the GET is answered, the PUT hangs.
+        held["metadata"]["resourceVersion"] = json!("9");
+        api.expect(Method::GET, PATH)
+            .await
+            .respond(200, held.clone());
+        let hung = api.expect(Method::PUT, &format!("{PATH}?")).await;
+        tokio::time::timeout(Duration::from_secs(60), leader_rx.wait_for(|l| !*l))
+            .await
+            .expect("stepped down although the renewal hangs")
+            .unwrap();
+        let led = acquired.elapsed();
+        assert!(
+            led <= Duration::from_secs(10) + Duration::from_millis(100),
+            "led {led:?} after the last renewal"
+        );
+        // Still a candidate: it tries again, and leads again when the Lease is still ours.
+        let _ = hung; // the hung request is abandoned
+        api.expect(Method::GET, PATH)
+            .await
+            .respond(200, held.clone());
+        let call = api.expect(Method::PUT, &format!("{PATH}?")).await;
+        let body = call.body.clone();
+        call.respond(200, body.clone());
+        leader_rx.wait_for(|l| *l).await.unwrap();
+        assert!(!elector.is_finished(), "the elector keeps running");
+        stop_tx.send(true).unwrap();
+        api.expect(Method::GET, PATH).await.respond(200, body);
+        let call = api.expect(Method::PUT, &format!("{PATH}?")).await;
+        let body = call.body.clone();
+        call.respond(200, body);
+        elector.await.unwrap().unwrap();
+    }
+
+    /// Another replica took the Lease over (we were cut off): step down, stay candidate.
+    #[tokio::test(start_paused = true)]
+    async fn lease_taken_over_steps_down_without_exiting() {
+        let (client, mut api) = mock_client();
+        let (leader_tx, mut leader_rx) = watch::channel(false);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let elector = tokio::spawn(run(
+            lock(client),
+            leader_tx,
+            stop_rx,
+            Arc::new(Health::default()),
+        ));
+        api.expect(Method::GET, PATH)
+            .await
+            .respond(200, lease("me", "2026-01-01T00:00:10.000000Z", "7"));
+        let call = api.expect(Method::PUT, &format!("{PATH}?")).await;
+        let body = call.body.clone();
+        call.respond(200, body);
+        leader_rx.wait_for(|l| *l).await.unwrap();
+        api.expect(Method::GET, PATH)
+            .await
+            .respond(200, lease("other", "2026-01-01T00:00:30.000000Z", "8"));
+        leader_rx.wait_for(|l| !*l).await.unwrap();
+        // Candidate again: the next attempt comes.
+        api.expect(Method::GET, PATH)
+            .await
+            .respond(200, lease("other", "2026-01-01T00:00:35.000000Z", "9"));
+        assert!(!elector.is_finished());
+        stop_tx.send(true).unwrap();
         elector.await.unwrap().unwrap();
         assert!(!*leader_rx.borrow());
     }

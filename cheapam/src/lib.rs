@@ -5,14 +5,17 @@
 //!   as pure functions of the Node list, and their server-side apply;
 //! - [`allocator`]: the pure pod-CIDR allocator;
 //! - [`hcloud`]: the Hetzner Cloud client and server cache;
-//! - [`leader`]: Lease leader election;
-//! - [`metrics`], [`http`]: Prometheus metrics, `/metrics` and `/healthz`.
+//! - [`leader`]: Lease leader election; [`app`]: the work, run only while leading;
+//! - [`metrics`], [`http`], [`health`]: Prometheus metrics, `/metrics`, `/healthz`, `/readyz`.
 #![forbid(unsafe_code)]
 
 pub mod allocator;
+pub mod app;
 pub mod config;
+#[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
 pub mod hcloud;
+pub mod health;
 pub mod http;
 pub mod leader;
 pub mod metrics;
@@ -53,6 +56,9 @@ pub enum Error {
 
     #[error("lost the leader lease")]
     LostLease,
+
+    #[error("{0} timed out")]
+    Timeout(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -70,6 +76,7 @@ impl Error {
             Error::Config(_) => "config",
             Error::KubeConfig(_) => "kube_config",
             Error::LostLease => "lost_lease",
+            Error::Timeout(_) => "timeout",
         }
         .to_string()
     }

@@ -1,21 +1,24 @@
-//! cheapam binary: configuration, telemetry, HTTP server, leader election, then the controller.
+//! cheapam binary: configuration, telemetry, API clients, HTTP server, then [`app::run`]
+//! (leader election and the controller while leading).
 
 use cheapam::config::{Args, Config};
 use cheapam::hcloud::{Client as Hcloud, RetryPolicy, ServerCache};
-use cheapam::leader::{self, LeaseLock};
+use cheapam::health::Health;
 use cheapam::metrics::Metrics;
-use cheapam::node::{self, Context};
-use cheapam::{http, telemetry, Error};
+use cheapam::{app, http, telemetry, Error};
 use clap::Parser;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{error, info};
 
-/// Kube client: in-cluster service-account token and CA, but the apiserver reached at
+/// Kube clients: in-cluster service-account token and CA, but the apiserver reached at
 /// `https://<api_host>:<api_port>` (no kube-proxy or CNI needed: cheapam runs with
-/// hostNetwork before either works).
-async fn kube_client(cfg: &Config) -> Result<kube::Client, Error> {
+/// hostNetwork before either works). Two of them: one for requests, every one bounded by
+/// `--api-timeout` (connect, and each read and write), and one for watches, whose
+/// responses stay open by design (read timeout a little over the apiserver's five-minute
+/// watch timeout, so a silently dead connection is still noticed).
+async fn kube_clients(cfg: &Config) -> Result<(kube::Client, kube::Client), Error> {
     let mut kc = if cfg.kubeconfig {
         kube::Config::infer()
             .await
@@ -28,8 +31,15 @@ async fn kube_client(cfg: &Config) -> Result<kube::Client, Error> {
             .map_err(|e: ::http::uri::InvalidUri| Error::KubeConfig(e.to_string()))?;
         kc
     };
-    kc.read_timeout = None;
-    kube::Client::try_from(kc).map_err(|e| Error::KubeConfig(e.to_string()))
+    kc.connect_timeout = Some(cfg.api_timeout);
+    kc.write_timeout = Some(cfg.api_timeout);
+    let mut watch = kc.clone();
+    kc.read_timeout = Some(cfg.api_timeout);
+    watch.read_timeout = Some(Duration::from_secs(300));
+    let client = kube::Client::try_from(kc).map_err(|e| Error::KubeConfig(e.to_string()))?;
+    let watch_client =
+        kube::Client::try_from(watch).map_err(|e| Error::KubeConfig(e.to_string()))?;
+    Ok((client, watch_client))
 }
 
 async fn shutdown_signal() {
@@ -55,7 +65,7 @@ async fn shutdown_signal() {
 
 async fn run(cfg: Config) -> Result<(), Error> {
     let cfg = Arc::new(cfg);
-    let client = kube_client(&cfg).await?;
+    let (client, watch_client) = kube_clients(&cfg).await?;
     let hcloud = Hcloud::new(
         &cfg.hcloud_endpoint,
         cfg.hcloud_token.clone(),
@@ -64,10 +74,12 @@ async fn run(cfg: Config) -> Result<(), Error> {
         RetryPolicy::default(),
     )?;
     let metrics = Arc::new(Metrics::default());
+    let health = Arc::new(Health::new(cfg.health_threshold));
     let (stop_tx, stop_rx) = watch::channel(false);
     let state = http::State {
         metrics: metrics.clone(),
         hcloud: hcloud.stats.clone(),
+        health: health.clone(),
     };
     http::serve(cfg.metrics_addr, state, stop_rx.clone())
         .await
@@ -78,17 +90,12 @@ async fn run(cfg: Config) -> Result<(), Error> {
             ))
         })?;
 
-    let servers = ServerCache::new(
+    // Kept across leadership terms: what Hetzner said is still true after a step-down.
+    let servers = Arc::new(ServerCache::new(
         hcloud,
         Duration::from_secs(1),
         Duration::from_secs(60),
         cfg.private_network.clone(),
-    );
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        cfg.clone(),
-        servers,
-        metrics.clone(),
     ));
 
     // Signals flip `stop`.
@@ -97,39 +104,15 @@ async fn run(cfg: Config) -> Result<(), Error> {
         let _ = stop_tx.send(true);
     });
 
-    // Leader election.
-    let lock = LeaseLock::new(
+    let parts = app::Parts {
+        config: cfg,
         client,
-        &cfg.namespace,
-        &cfg.lease_name,
-        &cfg.identity,
-        cfg.lease_duration,
-    );
-    let (leader_tx, mut leader_rx) = watch::channel(false);
-    let elector = tokio::spawn(leader::run(lock, leader_tx, stop_rx.clone()));
-    info!(identity = %cfg.identity, lease = %cfg.lease_name, "waiting for leadership");
-    let mut stop_wait = stop_rx.clone();
-    tokio::select! {
-        r = leader_rx.wait_for(|l| *l) => { if r.is_err() { return elector.await.unwrap_or(Ok(())); } }
-        _ = stop_wait.wait_for(|s| *s) => { return elector.await.unwrap_or(Ok(())); }
-    }
-    metrics.leader.set(1);
-
-    // Stop acting on SIGTERM or when leadership is lost.
-    let mut stop_ctrl = stop_rx.clone();
-    let mut lost = leader_rx.clone();
-    let shutdown = async move {
-        tokio::select! {
-            _ = stop_ctrl.wait_for(|s| *s) => {}
-            _ = lost.wait_for(|l| !*l) => {}
-        }
+        watch_client,
+        servers,
+        metrics,
+        health,
     };
-    node::run(ctx, shutdown).await?;
-    metrics.leader.set(0);
-    if !*leader_rx.borrow_and_update() && !*stop_rx.borrow() {
-        return Err(Error::LostLease);
-    }
-    elector.await.unwrap_or(Ok(()))
+    app::run(parts, stop_rx).await
 }
 
 fn main() -> std::process::ExitCode {

@@ -73,13 +73,39 @@ pub fn fake_server(id: u64, name: &str, n: u64) -> Value {
     })
 }
 
+/// Percent-decoding of a query component (`+` is a space).
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn query_map(q: Option<&str>) -> HashMap<String, String> {
     q.unwrap_or("")
         .split('&')
         .filter(|s| !s.is_empty())
         .filter_map(|kv| {
             let mut it = kv.splitn(2, '=');
-            Some((it.next()?.to_string(), it.next().unwrap_or("").to_string()))
+            Some((decode(it.next()?), decode(it.next().unwrap_or(""))))
         })
         .collect()
 }
@@ -150,6 +176,28 @@ impl FakeHcloud {
             .insert(id, (name, server.to_string()));
     }
 
+    /// Set a server's `status` (`running`, `off`, ...), as a power action would.
+    pub fn set_status(&self, id: u64, status: &str) {
+        let mut st = self.state.lock().expect("lock");
+        if let Some((_, raw)) = st.servers.get_mut(&id) {
+            let mut v: Value = serde_json::from_str(raw).expect("stored json");
+            v["status"] = json!(status);
+            *raw = v.to_string();
+        }
+    }
+
+    /// Number of requests received.
+    pub fn request_count(&self) -> usize {
+        self.state.lock().expect("lock").requests.len()
+    }
+
+    /// Forget the requests received so far (counting starts again).
+    pub fn clear_requests(&self) {
+        let mut st = self.state.lock().expect("lock");
+        st.requests.clear();
+        st.list_calls.clear();
+    }
+
     pub fn remove_server(&self, id: u64) {
         self.state.lock().expect("lock").servers.remove(&id);
     }
@@ -171,7 +219,8 @@ impl FakeHcloud {
         self.state.lock().expect("lock").requests.clone()
     }
 
-    /// When each server list (its first page) was asked for.
+    /// When each full server list (its first page; not a name or newest-first query) was
+    /// asked for.
     pub fn list_calls(&self) -> Vec<std::time::Instant> {
         self.state.lock().expect("lock").list_calls.clone()
     }
@@ -250,15 +299,28 @@ impl FakeHcloud {
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(25)
                 .clamp(1, 50);
-            if page == 1 {
+            let newest_first = match q.get("sort").map(String::as_str) {
+                None | Some("id") | Some("id:asc") => false,
+                Some("id:desc") => true,
+                Some(other) => {
+                    return json_response(
+                        StatusCode::BAD_REQUEST,
+                        &json!({"error": {"code": "invalid_input", "message": format!("sort {other} not supported by the fake")}}),
+                    )
+                }
+            };
+            if page == 1 && !newest_first && !q.contains_key("name") {
                 st.list_calls.push(std::time::Instant::now());
             }
-            let matching: Vec<&String> = st
+            let mut matching: Vec<&String> = st
                 .servers
                 .values()
                 .filter(|(name, _)| q.get("name").is_none_or(|n| n == name))
                 .map(|(_, raw)| raw)
                 .collect();
+            if newest_first {
+                matching.reverse();
+            }
             let total = matching.len();
             let last_page = total.div_ceil(per_page).max(1);
             let items: Vec<&str> = matching
@@ -317,33 +379,69 @@ impl FakeHcloud {
 /// Counts of what the fake apiserver was asked.
 #[derive(Debug, Default, Clone)]
 pub struct ApiCounts {
+    /// Every request.
+    pub total: u64,
     pub node_patches: u64,
     pub status_patches: u64,
     pub node_deletes: u64,
+    /// Node list requests (every page).
     pub lists: u64,
     pub watches: u64,
+    /// Server-side applies of other objects (the pool, the DNSEndpoint).
     pub applies: u64,
+    /// Applies refused with 409 (another field manager owns a field).
+    pub apply_conflicts: u64,
+    pub leases: u64,
     pub events: u64,
     pub other: u64,
 }
 
+/// Faults the fake can be told to show.
+#[derive(Debug, Default, Clone, Copy)]
+struct Faults {
+    /// Lease requests never get an answer (a hung connection).
+    hang_leases: bool,
+    /// Every request fails with 503 and open watches end (the apiserver is gone).
+    down: bool,
+    /// Only Node lists and watches fail (503) and open Node watches end.
+    nodes_down: bool,
+}
+
 type FakeBody = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
 
-/// An in-memory apiserver for Nodes: list and watch (watch streams stay open and carry
-/// MODIFIED/DELETED events for changes made through it), merge patches of nodes and node
-/// status (applied to its copy, `resourceVersion` preconditions honoured), deletes,
-/// server-side applies (kept, see [`FakeApiserver::applied`]) and Events.
+struct Watcher {
+    /// The collection watched, e.g. `/api/v1/nodes`.
+    collection: String,
+    tx: tokio::sync::mpsc::UnboundedSender<Bytes>,
+}
+
+/// An owned object (anything that is not a Node, Lease or Event) and the field manager
+/// that owns its `spec`.
+struct Stored {
+    object: Value,
+    owner: String,
+}
+
+/// An in-memory apiserver: Nodes (list with `limit`/`continue` pages, watch streams that
+/// stay open and carry ADDED/MODIFIED/DELETED events, merge patches of nodes and node
+/// status with `resourceVersion` preconditions, deletes), other objects by server-side
+/// apply (field manager conflicts as the real apiserver refuses them unless forced, list
+/// and watch), Leases (`resourceVersion`-checked) and Events. Faults: hung Lease requests,
+/// an apiserver that is down. Optionally Nodes are served padded to a real Node's size
+/// (managedFields, images, annotations), while the fake itself keeps them small.
 /// Enough to run the real controller in tests and the benchmark.
 #[derive(Clone, Default)]
 pub struct FakeApiserver {
     /// name -> serialized Node (kept serialized so the fake stays small).
     nodes: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
-    applied: Arc<Mutex<HashMap<String, Value>>>,
+    objects: Arc<Mutex<BTreeMap<String, Stored>>>,
     /// Leases by path, resourceVersion-checked like the real apiserver.
     leases: Arc<Mutex<HashMap<String, Value>>>,
-    watchers: Arc<Mutex<Vec<tokio::sync::mpsc::UnboundedSender<Bytes>>>>,
+    watchers: Arc<Mutex<Vec<Watcher>>>,
     counts: Arc<Mutex<ApiCounts>>,
     rv: Arc<std::sync::atomic::AtomicU64>,
+    faults: Arc<Mutex<Faults>>,
+    padded: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// JSON merge patch (RFC 7386).
@@ -366,9 +464,88 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
+/// What a real kubelet-registered Node carries besides what cheapam reads: about 14 KB
+/// of managedFields, images, annotations, node info and capacity.
+pub fn pad_node(node: &mut Value) {
+    let name = node["metadata"]["name"]
+        .as_str()
+        .unwrap_or("node")
+        .to_string();
+    let images: Vec<Value> = (0..40)
+        .map(|i| {
+            json!({"names": [
+                format!("registry.example.com/library/image-{i}@sha256:{:064x}", i * 7919),
+                format!("registry.example.com/library/image-{i}:v1.{i}.0")
+            ], "sizeBytes": 10_000_000 + i})
+        })
+        .collect();
+    let managers: Vec<Value> = ["kubelet", "kubeadm", "cheapam", "cilium-agent", "kube-controller-manager"]
+        .iter()
+        .map(|m| {
+            json!({"manager": m, "operation": "Update", "apiVersion": "v1",
+                   "time": "2026-01-01T00:00:00Z", "fieldsType": "FieldsV1",
+                   "fieldsV1": {"f:metadata": {"f:annotations": {".": {}, "f:node.alpha.kubernetes.io/ttl": {},
+                        "f:volumes.kubernetes.io/controller-managed-attach-detach": {}},
+                        "f:labels": {".": {}, "f:beta.kubernetes.io/arch": {}, "f:beta.kubernetes.io/os": {},
+                        "f:kubernetes.io/arch": {}, "f:kubernetes.io/hostname": {}, "f:kubernetes.io/os": {}}},
+                        "f:status": {"f:conditions": {"k:{\"type\":\"DiskPressure\"}": {".": {}, "f:lastHeartbeatTime": {},
+                        "f:lastTransitionTime": {}, "f:message": {}, "f:reason": {}, "f:status": {}, "f:type": {}},
+                        "k:{\"type\":\"MemoryPressure\"}": {".": {}, "f:lastHeartbeatTime": {}, "f:lastTransitionTime": {},
+                        "f:message": {}, "f:reason": {}, "f:status": {}, "f:type": {}},
+                        "k:{\"type\":\"PIDPressure\"}": {".": {}, "f:lastHeartbeatTime": {}, "f:lastTransitionTime": {},
+                        "f:message": {}, "f:reason": {}, "f:status": {}, "f:type": {}}},
+                        "f:daemonEndpoints": {"f:kubeletEndpoint": {"f:Port": {}}}, "f:images": {}, "f:nodeInfo": {
+                        "f:architecture": {}, "f:bootID": {}, "f:containerRuntimeVersion": {}, "f:kernelVersion": {},
+                        "f:kubeProxyVersion": {}, "f:kubeletVersion": {}, "f:machineID": {}, "f:operatingSystem": {},
+                        "f:osImage": {}, "f:systemUUID": {}}}}})
+        })
+        .collect();
+    let meta = &mut node["metadata"];
+    meta["managedFields"] = Value::Array(managers);
+    meta["annotations"] = json!({
+        "kubeadm.alpha.kubernetes.io/cri-socket": "unix:///var/run/containerd/containerd.sock",
+        "node.alpha.kubernetes.io/ttl": "0",
+        "volumes.kubernetes.io/controller-managed-attach-detach": "true",
+        "cluster.x-k8s.io/cluster-name": "dev",
+        "cluster.x-k8s.io/machine": format!("{name}-machine"),
+        "cluster.x-k8s.io/owner-kind": "MachineSet",
+        "cluster.x-k8s.io/owner-name": "dev-md-0-abcde",
+    });
+    let status = &mut node["status"];
+    if !status.is_object() {
+        *status = json!({});
+    }
+    status["images"] = Value::Array(images);
+    status["nodeInfo"] = json!({"architecture": "amd64", "bootID": format!("{:032x}", 42),
+        "containerRuntimeVersion": "containerd://2.1.4", "kernelVersion": "6.12.41",
+        "kubeProxyVersion": "", "kubeletVersion": "v1.34.2", "machineID": format!("{:032x}", 43),
+        "operatingSystem": "linux", "osImage": "NixOS 25.11", "systemUUID": format!("{:032x}", 44)});
+    status["capacity"] = json!({"cpu": "2", "ephemeral-storage": "39937312Ki", "hugepages-1Gi": "0",
+        "hugepages-2Mi": "0", "memory": "3911960Ki", "pods": "110"});
+    status["allocatable"] = status["capacity"].clone();
+    status["daemonEndpoints"] = json!({"kubeletEndpoint": {"Port": 10250}});
+    let mut conditions: Vec<Value> = ["MemoryPressure", "DiskPressure", "PIDPressure"]
+        .iter()
+        .map(|t| {
+            json!({"type": t, "status": "False", "lastHeartbeatTime": "2026-01-01T00:00:00Z",
+                   "lastTransitionTime": "2026-01-01T00:00:00Z", "reason": format!("KubeletHas{t}"),
+                   "message": "kubelet has sufficient resources"})
+        })
+        .collect();
+    if let Some(existing) = status["conditions"].as_array() {
+        conditions.extend(existing.iter().cloned());
+    }
+    status["conditions"] = Value::Array(conditions);
+}
+
 enum Answer {
     Json(u16, Value),
+    Raw(u16, Vec<u8>),
     Watch(tokio::sync::mpsc::UnboundedReceiver<Bytes>),
+}
+
+fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(p, _)| p)
 }
 
 impl FakeApiserver {
@@ -376,23 +553,92 @@ impl FakeApiserver {
         (self.rv.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 100).to_string()
     }
 
-    fn notify(&self, kind: &str, node: &Value) {
-        let mut line = serde_json::to_vec(&json!({"type": kind, "object": node})).expect("json");
+    fn serve_node(&self, node: &Value) -> Value {
+        let mut node = node.clone();
+        if self.padded.load(std::sync::atomic::Ordering::Relaxed) {
+            pad_node(&mut node);
+        }
+        node
+    }
+
+    /// Queue a watch event. Kept small in the queue (a real apiserver buffers on its side,
+    /// not in cheapam's memory); Nodes are padded only when the client reads the event.
+    fn notify(&self, collection: &str, kind: &str, object: &Value) {
+        let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).expect("json");
         line.push(b'\n');
         let line = Bytes::from(line);
         self.watchers
             .lock()
             .expect("lock")
-            .retain(|w| w.send(line.clone()).is_ok());
+            .retain(|w| w.collection != collection || w.tx.send(line.clone()).is_ok());
+    }
+
+    /// Open watches on this collection (e.g. `/api/v1/nodes`). Like a real apiserver
+    /// started from a list's resourceVersion, but without replaying what happened between
+    /// the list and the watch: a test changes objects only once the watch is open.
+    pub fn watching(&self, collection: &str) -> usize {
+        self.watchers
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|w| w.collection == collection && !w.tx.is_closed())
+            .count()
+    }
+
+    /// Serve Nodes padded to a real Node's size (see [`pad_node`]).
+    pub fn set_padded(&self, on: bool) {
+        self.padded.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Lease requests hang (no answer ever) while `on`.
+    pub fn hang_leases(&self, on: bool) {
+        self.faults.lock().expect("lock").hang_leases = on;
+    }
+
+    /// The apiserver goes away (every request 503, open watches end) or comes back.
+    pub fn set_down(&self, down: bool) {
+        self.faults.lock().expect("lock").down = down;
+        if down {
+            self.watchers.lock().expect("lock").clear();
+        }
+    }
+
+    /// Node lists and watches fail (and open Node watches end), or work again.
+    pub fn set_nodes_down(&self, down: bool) {
+        self.faults.lock().expect("lock").nodes_down = down;
+        if down {
+            self.watchers
+                .lock()
+                .expect("lock")
+                .retain(|w| w.collection != "/api/v1/nodes");
+        }
     }
 
     pub fn insert_node(&self, mut node: Value) {
         let name = node["metadata"]["name"].as_str().expect("name").to_string();
         node["apiVersion"] = json!("v1");
         node["kind"] = json!("Node");
+        if node["metadata"]["resourceVersion"].is_null() {
+            node["metadata"]["resourceVersion"] = json!(self.next_rv());
+        }
         let raw = serde_json::to_vec(&node).expect("json");
-        self.nodes.lock().expect("lock").insert(name, raw);
-        self.notify("ADDED", &node);
+        let existed = self.nodes.lock().expect("lock").insert(name, raw).is_some();
+        self.notify(
+            "/api/v1/nodes",
+            if existed { "MODIFIED" } else { "ADDED" },
+            &node,
+        );
+    }
+
+    /// Names of the Nodes whose stored JSON satisfies `pred` (cheap: no parsing).
+    pub fn nodes_where(&self, pred: impl Fn(&[u8]) -> bool) -> Vec<String> {
+        self.nodes
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(_, raw)| pred(raw))
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
     pub fn node(&self, name: &str) -> Option<Value> {
@@ -402,10 +648,20 @@ impl FakeApiserver {
             .map(|raw| serde_json::from_slice(raw).expect("stored json"))
     }
 
+    /// Change a node as someone else would (the kubelet), with a MODIFIED event.
+    pub fn update_node(&self, name: &str, f: impl FnOnce(&mut Value)) {
+        let Some(mut node) = self.node(name) else {
+            return;
+        };
+        f(&mut node);
+        node["metadata"]["resourceVersion"] = json!(self.next_rv());
+        self.insert_node(node);
+    }
+
     /// Send a MODIFIED event for a node (as if kubelet updated it), triggering a reconcile.
     pub fn touch(&self, name: &str) {
         if let Some(node) = self.node(name) {
-            self.notify("MODIFIED", &node);
+            self.notify("/api/v1/nodes", "MODIFIED", &node);
         }
     }
 
@@ -414,13 +670,52 @@ impl FakeApiserver {
         let removed = self.nodes.lock().expect("lock").remove(name);
         if let Some(raw) = removed {
             let node: Value = serde_json::from_slice(&raw).expect("stored json");
-            self.notify("DELETED", &node);
+            self.notify("/api/v1/nodes", "DELETED", &node);
         }
     }
 
-    /// The last object server-side applied at this path.
+    /// The object stored at this path (last server-side applied, or written by others).
     pub fn applied(&self, path: &str) -> Option<Value> {
-        self.applied.lock().expect("lock").get(path).cloned()
+        self.objects
+            .lock()
+            .expect("lock")
+            .get(path)
+            .map(|s| s.object.clone())
+    }
+
+    /// The field manager owning the object's `spec`.
+    pub fn owner(&self, path: &str) -> Option<String> {
+        self.objects
+            .lock()
+            .expect("lock")
+            .get(path)
+            .map(|s| s.owner.clone())
+    }
+
+    /// Another field manager (e.g. `kubectl-edit`) changes the object's `spec`: it now owns it.
+    pub fn outside_write(&self, path: &str, manager: &str, spec_patch: &Value) {
+        let mut objects = self.objects.lock().expect("lock");
+        let Some(stored) = objects.get_mut(path) else {
+            return;
+        };
+        merge_patch(&mut stored.object["spec"], spec_patch);
+        stored.object["metadata"]["resourceVersion"] = json!(self.next_rv());
+        stored.owner = manager.to_string();
+        stored.object["metadata"]["managedFields"] = json!([
+            {"manager": crate::owned::FIELD_MANAGER, "operation": "Apply"},
+            {"manager": manager, "operation": "Update"}
+        ]);
+        let object = stored.object.clone();
+        drop(objects);
+        self.notify(parent(path), "MODIFIED", &object);
+    }
+
+    /// Delete an object as someone else would.
+    pub fn delete_object(&self, path: &str) {
+        let removed = self.objects.lock().expect("lock").remove(path);
+        if let Some(stored) = removed {
+            self.notify(parent(path), "DELETED", &stored.object);
+        }
     }
 
     pub fn counts(&self) -> ApiCounts {
@@ -439,21 +734,53 @@ impl FakeApiserver {
                     .await
                     .map(|b| b.to_bytes())
                     .unwrap_or_default();
-                let answer = fake.handle(
-                    parts.method.as_str(),
-                    parts.uri.path(),
-                    parts.uri.query().unwrap_or(""),
-                    &bytes,
-                );
+                let faults = *fake.faults.lock().expect("lock");
+                if faults.hang_leases && parts.uri.path().starts_with("/apis/coordination.k8s.io/")
+                {
+                    fake.counts.lock().expect("lock").total += 1;
+                    std::future::pending::<()>().await;
+                }
+                let answer = if faults.down
+                    || (faults.nodes_down
+                        && parts.method == http::Method::GET
+                        && parts.uri.path() == "/api/v1/nodes")
+                {
+                    fake.counts.lock().expect("lock").total += 1;
+                    Answer::Json(503, status_body(503, "ServiceUnavailable"))
+                } else {
+                    fake.handle(
+                        parts.method.as_str(),
+                        parts.uri.path(),
+                        parts.uri.query().unwrap_or(""),
+                        &bytes,
+                    )
+                };
                 let resp = Response::builder().header("content-type", "application/json");
                 let resp = match answer {
                     Answer::Json(status, value) => resp
                         .status(status)
                         .body(Full::new(Bytes::from(value.to_string())).boxed_unsync()),
+                    Answer::Raw(status, body) => resp
+                        .status(status)
+                        .body(Full::new(Bytes::from(body)).boxed_unsync()),
                     Answer::Watch(rx) => {
-                        let stream = futures::stream::unfold(rx, |mut rx| async move {
-                            let line = rx.recv().await?;
-                            Some((Ok::<_, Infallible>(hyper::body::Frame::data(line)), rx))
+                        let padder = fake.clone();
+                        let stream = futures::stream::unfold(rx, move |mut rx| {
+                            let padder = padder.clone();
+                            async move {
+                                let mut line = rx.recv().await?;
+                                if padder.padded.load(std::sync::atomic::Ordering::Relaxed) {
+                                    let mut event: Value =
+                                        serde_json::from_slice(&line).expect("event json");
+                                    if event["object"]["kind"] == "Node" {
+                                        pad_node(&mut event["object"]);
+                                        let mut v = serde_json::to_vec(&event).expect("json");
+                                        v.push(b'\n');
+                                        line = Bytes::from(v);
+                                    }
+                                }
+                                Some((Ok::<_, Infallible>(hyper::body::Frame::data(line)), rx))
+                            }
                         });
                         resp.status(200)
                             .body(http_body_util::StreamBody::new(stream).boxed_unsync())
@@ -465,28 +792,75 @@ impl FakeApiserver {
         kube::Client::new(svc, "default")
     }
 
+    fn watch(&self, collection: &str) -> Answer {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.watchers.lock().expect("lock").push(Watcher {
+            collection: collection.to_string(),
+            tx,
+        });
+        Answer::Watch(rx)
+    }
+
+    fn list_nodes(&self, q: &HashMap<String, String>) -> Answer {
+        let limit: usize = q
+            .get("limit")
+            .and_then(|l| l.parse().ok())
+            .filter(|l| *l > 0)
+            .unwrap_or(usize::MAX);
+        let after = q.get("continue").cloned().unwrap_or_default();
+        let nodes = self.nodes.lock().expect("lock");
+        let range = nodes.range::<String, _>((
+            if after.is_empty() {
+                std::ops::Bound::Unbounded
+            } else {
+                std::ops::Bound::Excluded(&after)
+            },
+            std::ops::Bound::Unbounded,
+        ));
+        let mut body = Vec::with_capacity(4096);
+        body.extend_from_slice(br#"{"apiVersion":"v1","kind":"NodeList","items":["#);
+        let mut last = None;
+        let mut more = false;
+        for (i, (name, raw)) in range.enumerate() {
+            if i == limit {
+                more = true;
+                break;
+            }
+            if i > 0 {
+                body.push(b',');
+            }
+            if self.padded.load(std::sync::atomic::Ordering::Relaxed) {
+                let v: Value = serde_json::from_slice(raw).expect("stored json");
+                body.extend(serde_json::to_vec(&self.serve_node(&v)).expect("json"));
+            } else {
+                body.extend_from_slice(raw);
+            }
+            last = Some(name.clone());
+        }
+        let rv = self.rv.load(std::sync::atomic::Ordering::Relaxed) + 100;
+        let mut meta = json!({"resourceVersion": rv.to_string()});
+        if more {
+            meta["continue"] = json!(last.unwrap_or_default());
+        }
+        body.extend_from_slice(format!(r#"],"metadata":{meta}}}"#).as_bytes());
+        Answer::Raw(200, body)
+    }
+
     fn handle(&self, method: &str, path: &str, query: &str, body: &[u8]) -> Answer {
         let patch: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let q = query_map(Some(query));
+        let watch = q.get("watch").is_some_and(|w| w == "true" || w == "1");
         let mut counts = self.counts.lock().expect("lock");
+        counts.total += 1;
         if method == "GET" && path == "/api/v1/nodes" {
-            if query.split('&').any(|kv| kv == "watch=true") {
+            if watch {
                 counts.watches += 1;
-                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                self.watchers.lock().expect("lock").push(tx);
-                return Answer::Watch(rx);
+                drop(counts);
+                return self.watch(path);
             }
             counts.lists += 1;
-            let nodes = self.nodes.lock().expect("lock");
-            let items: Vec<Value> = nodes
-                .values()
-                .map(|raw| serde_json::from_slice(raw).expect("stored json"))
-                .collect();
-            let rv = self.rv.load(std::sync::atomic::Ordering::Relaxed) + 100;
-            return Answer::Json(
-                200,
-                json!({"apiVersion": "v1", "kind": "NodeList",
-                       "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
-            );
+            drop(counts);
+            return self.list_nodes(&q);
         }
         if method == "PATCH" {
             if let Some(rest) = path.strip_prefix("/api/v1/nodes/") {
@@ -499,6 +873,7 @@ impl FakeApiserver {
                 } else {
                     counts.node_patches += 1;
                 }
+                drop(counts);
                 let mut nodes = self.nodes.lock().expect("lock");
                 let Some(raw) = nodes.get_mut(name) else {
                     return Answer::Json(404, status_body(404, "NotFound"));
@@ -513,24 +888,26 @@ impl FakeApiserver {
                 node["metadata"]["resourceVersion"] = json!(self.next_rv());
                 *raw = serde_json::to_vec(&node).expect("json");
                 drop(nodes);
-                self.notify("MODIFIED", &node);
-                return Answer::Json(200, node);
+                self.notify("/api/v1/nodes", "MODIFIED", &node);
+                return Answer::Json(200, self.serve_node(&node));
+            }
+            if path.contains("/events/") {
+                counts.events += 1;
+                return Answer::Json(200, patch);
             }
             counts.applies += 1;
-            self.applied
-                .lock()
-                .expect("lock")
-                .insert(path.to_string(), patch.clone());
-            return Answer::Json(200, patch);
+            drop(counts);
+            return self.apply(path, &q, patch);
         }
         if method == "DELETE" {
             if let Some(name) = path.strip_prefix("/api/v1/nodes/") {
                 counts.node_deletes += 1;
+                drop(counts);
                 let removed = self.nodes.lock().expect("lock").remove(name);
                 return match removed {
                     Some(raw) => {
                         let node: Value = serde_json::from_slice(&raw).expect("stored json");
-                        self.notify("DELETED", &node);
+                        self.notify("/api/v1/nodes", "DELETED", &node);
                         Answer::Json(200, node)
                     }
                     None => Answer::Json(404, status_body(404, "NotFound")),
@@ -538,18 +915,90 @@ impl FakeApiserver {
             }
         }
         if path.starts_with("/apis/coordination.k8s.io/v1/") {
+            counts.leases += 1;
+            drop(counts);
             return self.lease(method, path, patch);
         }
         if method == "POST" && path.ends_with("/events") {
             counts.events += 1;
             return Answer::Json(201, patch);
         }
+        if method == "GET" && path.starts_with("/apis/") {
+            counts.other += 1;
+            drop(counts);
+            if watch {
+                return self.watch(path);
+            }
+            let objects = self.objects.lock().expect("lock");
+            if let Some(stored) = objects.get(path) {
+                return Answer::Json(200, stored.object.clone());
+            }
+            let name = q
+                .get("fieldSelector")
+                .and_then(|f| f.strip_prefix("metadata.name="));
+            let items: Vec<Value> = objects
+                .iter()
+                .filter(|(p, _)| parent(p) == path)
+                .filter(|(_, s)| name.is_none_or(|n| s.object["metadata"]["name"] == n))
+                .map(|(_, s)| s.object.clone())
+                .collect();
+            let rv = self.rv.load(std::sync::atomic::Ordering::Relaxed) + 100;
+            return Answer::Json(
+                200,
+                json!({"apiVersion": "v1", "kind": "List",
+                       "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
+            );
+        }
         counts.other += 1;
         Answer::Json(404, status_body(404, "NotFound"))
     }
-}
 
-impl FakeApiserver {
+    /// Server-side apply, reduced to what cheapam relies on: the `spec` has one owner;
+    /// another manager's apply that changes it is refused with 409 unless forced.
+    fn apply(&self, path: &str, q: &HashMap<String, String>, patch: Value) -> Answer {
+        let manager = q.get("fieldManager").cloned().unwrap_or_default();
+        let force = q.get("force").is_some_and(|f| f == "true");
+        let mut objects = self.objects.lock().expect("lock");
+        let (kind, object) = match objects.get(path) {
+            Some(stored) => {
+                let same_spec = stored.object["spec"] == patch["spec"];
+                if stored.owner != manager && !same_spec && !force {
+                    let message = format!(
+                        "Apply failed with 1 conflict: conflict with \"{}\" using cilium.io/v2: .spec",
+                        stored.owner
+                    );
+                    drop(objects);
+                    self.counts.lock().expect("lock").apply_conflicts += 1;
+                    return Answer::Json(
+                        409,
+                        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                               "message": message, "reason": "Conflict", "code": 409}),
+                    );
+                }
+                let same_labels =
+                    stored.object["metadata"]["labels"] == patch["metadata"]["labels"];
+                if same_spec && same_labels && stored.owner == manager {
+                    return Answer::Json(200, stored.object.clone());
+                }
+                ("MODIFIED", patch)
+            }
+            None => ("ADDED", patch),
+        };
+        let mut object = object;
+        object["metadata"]["resourceVersion"] = json!(self.next_rv());
+        object["metadata"]["managedFields"] = json!([{"manager": manager, "operation": "Apply"}]);
+        objects.insert(
+            path.to_string(),
+            Stored {
+                object: object.clone(),
+                owner: manager,
+            },
+        );
+        drop(objects);
+        self.notify(parent(path), kind, &object);
+        Answer::Json(200, object)
+    }
+
     fn lease(&self, method: &str, path: &str, body: Value) -> Answer {
         let mut leases = self.leases.lock().expect("lock");
         match method {
@@ -582,6 +1031,11 @@ impl FakeApiserver {
             }
             _ => Answer::Json(405, status_body(405, "MethodNotAllowed")),
         }
+    }
+
+    /// The Lease at this path (`/apis/coordination.k8s.io/v1/namespaces/<ns>/leases/<name>`).
+    pub fn lease_object(&self, path: &str) -> Option<Value> {
+        self.leases.lock().expect("lock").get(path).cloned()
     }
 }
 

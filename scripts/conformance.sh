@@ -26,7 +26,9 @@
 #   - negative controls: the server rejects an unknown field and a broken CEL
 #     rule, and the re-apply check reports an object the server rewrites;
 #   - editing one spec value (a pool's replicas) gives exactly the expected
-#     server-side diff.
+#     server-side diff;
+#   - the script of the flake check `k8sgen-server-validate` (nix/flake-module.nix),
+#     rendered with stand-ins for nixpkgs, runs on the reference objects.
 # Admission webhooks (ClusterAPI's, CAPH's, cert-manager's) do not run here: only
 # the API server's own validation does.
 set -uo pipefail
@@ -323,6 +325,46 @@ for spec in "${specs[@]}"; do
 done
 if [ -z "$reference_unit" ]; then
   fail edit-diff "golden/reference/input/clusters/dev.toml was not checked"
+fi
+
+# --- the flake check's script ------------------------------------------------------
+# checks.<system>.k8sgen-server-validate (nix/flake-module.nix) cannot be built
+# here (no nixpkgs): its script is rendered by conformance/flake-check.nix with
+# stand-ins and run with this suite's binaries on the reference cluster's objects
+# (as YAML files the way nixidy writes them; JSON is YAML, and `yq` is stood in
+# for by jq), starting its own server through scripts/kube-up.sh.
+if [ -n "$reference_unit" ]; then
+  fc="$work/flake-check"
+  mkdir -p "$fc/env/capi" "$fc/path" "$fc/tmp"
+  for f in "$reference_unit"/objects/*.json; do
+    cp "$f" "$fc/env/capi/$(basename "$f" .json).yaml"
+  done
+  cat >"$fc/path/yq" <<'EOF'
+#!/bin/sh
+# yq -o=json -I=0 EXPR FILE, for JSON files: what the flake check asks of yq-go.
+exec jq -c 'select(. != null)' "$4"
+EOF
+  chmod +x "$fc/path/yq"
+  crd_list="[ $(printf '"%s" ' "${crd_files[@]}")]"
+  if nix-instantiate --eval --strict --json conformance/flake-check.nix \
+    --argstr kube "$(dirname "$bin")" --arg crds "$crd_list" --argstr env "$fc/env" \
+    --arg knownWarnings "$known" 2>"$work/err" | jq -r . >"$fc/script.sh"; then
+    # Evaluation names the store paths the files would be copied to; here they
+    # are the repository's own.
+    sed -i -E "s#/nix/store/[a-z0-9]+-scripts#$root/scripts#g; s#/nix/store/[a-z0-9]+-server-validate\.sh#$root/nix/server-validate.sh#g; s#/nix/store/[a-z0-9]+-known-warnings\.txt#$known#g" "$fc/script.sh"
+    if grep -q /nix/store "$fc/script.sh"; then
+      fail flake-check-script "a store path is left in the rendered script: $(grep -o '/nix/store/[^ ]*' "$fc/script.sh" | head -n 1)"
+    elif (cd "$fc" && env -u KUBECONFIG TMPDIR="$fc/tmp" out="$fc/out" PATH="$fc/path:$bin:$PATH" \
+      bash -euo pipefail "$fc/script.sh") >"$fc/run.log" 2>&1 && [ -f "$fc/out" ] &&
+      grep -q '^ok re-apply conformance ' "$fc/run.log"; then
+      ok "flake-check-script (k8sgen-server-validate's script on the reference objects: $(grep -c '^ok ' "$fc/run.log") checks passed)"
+    else
+      fail flake-check-script "the rendered k8sgen-server-validate script failed:"
+      sed 's/^/    /' "$fc/run.log" | tail -n 40
+    fi
+  else
+    fail flake-check-script "conformance/flake-check.nix did not evaluate: $(cat "$work/err")"
+  fi
 fi
 
 # --- negative controls: the server-side checks can fail --------------------------

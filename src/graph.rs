@@ -819,7 +819,7 @@ mod tests {
             "terranix k8s-dev",
             "dev-x86_64-1",
             "dev-aarch64-1",
-            "ClusterAPI 1.10.7 · CAPH 1.0.7",
+            "ClusterAPI 1.12.11 · CAPH 1.1.8",
             "private network",
             "10.0.0.0/16",
             "pool arm",

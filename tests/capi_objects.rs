@@ -134,15 +134,17 @@ fn reference_objects_are_the_expected_set() {
         "hcloud"
     );
     let kcp = find("KubeadmControlPlane", "dev");
-    assert_eq!(kcp["spec"]["version"], "v1.33.6");
+    assert_eq!(kcp["spec"]["version"], "v1.34.2");
     assert_eq!(
         kcp["spec"]["kubeadmConfigSpec"]["initConfiguration"]["skipPhases"],
         serde_json::json!(["addon/kube-proxy", "addon/coredns"])
     );
-    assert_eq!(
+    // The reference writes v1beta2: extraArgs are `{ name, value }` lists.
+    assert!(
         kcp["spec"]["kubeadmConfigSpec"]["clusterConfiguration"]["controllerManager"]["extraArgs"]
-            ["allocate-node-cidrs"],
-        "false"
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!({ "name": "allocate-node-cidrs", "value": "false" }))
     );
     let arm = find("HCloudMachineTemplate", "dev-arm");
     assert_eq!(

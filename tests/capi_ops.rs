@@ -316,6 +316,91 @@ fn bootstrap_runs_in_order_and_a_second_run_does_nothing() {
     assert!(third.writes().is_empty(), "{}", third.show());
 }
 
+/// Issue 11: a step evaluates only the application it applies (one broken
+/// chart elsewhere cannot stop the ClusterAPI step), a stale `api_host` record
+/// is corrected rather than taken as done, and servers that already exist stop
+/// a second set of ClusterAPI objects without a DNS look-up.
+#[test]
+fn bootstrap_renders_one_application_per_step_and_trusts_no_stale_record() {
+    let Some(rig) = Rig::new() else { return };
+    // A record left over from an earlier cluster.
+    rig.set_world(serde_json::json!({ "dns": { "A": "198.51.100.7" } }));
+    let run = rig.run("bootstrap.sh", &[], &[]);
+    assert_eq!(run.code, 0, "{}", run.show());
+    let renders: Vec<(&str, &str)> = run
+        .calls
+        .iter()
+        .filter(|c| c.3.starts_with("nix eval --json"))
+        .map(|c| {
+            let app = c.3.split(".applications.\"").nth(1).unwrap();
+            (c.0.as_str(), app.split('"').next().unwrap())
+        })
+        .collect();
+    let capi: Vec<_> = renders
+        .iter()
+        .filter(|(step, _)| *step == "capi-objects")
+        .collect();
+    assert_eq!(capi, [&("capi-objects", "capi")], "{}", run.show());
+    for (step, app) in &renders {
+        // Each service step renders its own application; ArgoCD's step its own.
+        assert!(
+            step == app || (*step == "capi-objects" && *app == "capi"),
+            "step {step} rendered application {app}:\n{}",
+            run.show()
+        );
+    }
+    assert!(
+        !run.calls.iter().any(|c| c.3.contains("environmentPackage")),
+        "the whole environment was built:\n{}",
+        run.show()
+    );
+    // The stale record was pointed at the first control plane, not duplicated.
+    let dns = run.calls.iter().filter(|c| c.0 == "api-dns" && c.2 == "W");
+    let dns: Vec<_> = dns.map(|c| c.3.as_str()).collect();
+    assert!(
+        dns.iter()
+            .any(|c| c.contains("-X PATCH") && c.contains("203.0.113.10")),
+        "{}",
+        run.show()
+    );
+    assert!(
+        !dns.iter().any(|c| c.contains("\"type\":\"A\"")),
+        "{}",
+        run.show()
+    );
+    assert_eq!(rig.world()["dns"]["A"], "203.0.113.10");
+
+    // Servers of the cluster exist, the management cluster has no Cluster:
+    // refused, and api_host was never resolved or fetched.
+    rig.reset();
+    rig.set_world(serde_json::json!({ "servers": true }));
+    let refused = rig.run("bootstrap.sh", &[], &[]);
+    assert_eq!(refused.code, 1, "{}", refused.show());
+    assert!(
+        refused
+            .stderr
+            .contains("servers of cluster dev exist (caph-cluster-dev=owned)"),
+        "{}",
+        refused.show()
+    );
+    assert!(
+        !refused
+            .calls
+            .iter()
+            .any(|c| c.3.contains("api.dev.example.com")),
+        "api_host was looked up before its record exists:\n{}",
+        refused.show()
+    );
+    assert!(
+        !refused
+            .calls
+            .iter()
+            .any(|c| c.0 == "capi-objects" && c.2 == "W"),
+        "{}",
+        refused.show()
+    );
+}
+
 #[test]
 fn bootstrap_resumes_after_a_failure_at_each_step() {
     let Some(rig) = Rig::new() else { return };
@@ -471,9 +556,31 @@ fn update_goes_node_by_node_control_plane_first() {
     let first_write = run.calls.iter().position(|c| c.2 == "W").unwrap();
     assert!(etcd < first_write);
 
+    // The images are not updated in place: the run says what to do about them.
+    assert!(
+        run.stdout.contains("images.revision in the spec"),
+        "{}",
+        run.show()
+    );
+
     let again = rig.run("update.sh", &[], &[]);
     assert_eq!(again.code, 0, "{}", again.show());
     assert!(again.writes().is_empty(), "{}", again.show());
+
+    // A node SSH cannot reach: the message names the firewall's source networks.
+    let unreachable = rig.run(
+        "update.sh",
+        &[],
+        &[("FAKE_FAIL_MATCH", "readlink -f /run/current-system")],
+    );
+    assert_eq!(unreachable.code, 1, "{}", unreachable.show());
+    assert!(
+        unreachable
+            .stderr
+            .contains("the firewall lets SSH in from 203.0.113.0/24 only"),
+        "{}",
+        unreachable.show()
+    );
 }
 
 #[test]

@@ -133,7 +133,7 @@ fn expected_terraform(plan: &Plan) -> Json {
         ports.extend([80, 443]);
     }
     let descriptions = ["Kubernetes API", "Gateway HTTP", "Gateway HTTPS"];
-    let rules: Vec<Json> = ports
+    let mut rules: Vec<Json> = ports
         .iter()
         .zip(descriptions)
         .map(|(port, description)| {
@@ -143,6 +143,12 @@ fn expected_terraform(plan: &Plan) -> Json {
             })
         })
         .collect();
+    if !plan.access.ssh_source_ips.is_empty() {
+        rules.push(json!({
+            "description": "SSH from access.ssh_source_ips", "direction": "in", "port": "22",
+            "protocol": "tcp", "source_ips": plan.access.ssh_source_ips,
+        }));
+    }
     let keys: BTreeMap<&str, Json> = infra
         .ssh_keys
         .iter()

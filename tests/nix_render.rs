@@ -95,10 +95,15 @@ fn sample_context(template: &str) -> serde_json::Value {
         }),
         "node.nix" => serde_json::json!({
             "module": "k8s/dev/node",
-            "kubernetes_version": "1.33.6",
+            "kubernetes_version": "1.34.2",
+            "kubernetes_minor": "1.34",
+            "supported_by": Value::attrs([("1.34", Value::str("ClusterAPI 1.11 to 1.14, CAPH 1.0 to 1.1"))]),
+            "unsupported": "no ClusterAPI release k8sgen knows",
             "mismatch_head": "k8s/dev/node: Kubernetes ",
-            "mismatch_middle": " is not \"1.33.6\"; or set it to \"",
-            "mismatch_tail": "\".",
+            "mismatch_middle": " is not 1.34.x; supported by ",
+            "mismatch_tail": ".",
+            "newer_head": "k8s/dev/node: ",
+            "newer_tail": " is newer than \"1.34.2\".",
             "authorized_keys": Value::list(["ssh-ed25519 AAAA ops@example.com"]),
             "cheapam": {
                 "image": Value::from(k8sgen::nix::NixPath::new("../../../../packages/cheapam/image.nix").unwrap()),

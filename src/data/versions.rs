@@ -140,6 +140,51 @@ impl Versions {
             .map(|(v, _)| *v)
     }
 
+    /// For every Kubernetes minor some row supports: which ClusterAPI and CAPH
+    /// minors support it, in words ("ClusterAPI 1.11 to 1.14, CAPH 1.0 to 1.1").
+    /// The node module's version assertion quotes it.
+    pub fn support_by_kubernetes(&self) -> BTreeMap<Minor, String> {
+        fn span(minors: &[Minor]) -> String {
+            match minors {
+                [only] => only.to_string(),
+                [first, .., last] => format!("{first} to {last}"),
+                [] => "no release k8sgen knows".into(),
+            }
+        }
+        let mut out = BTreeMap::new();
+        let all = self
+            .capi
+            .values()
+            .map(|c| c.kubernetes)
+            .chain(self.caph.values().map(|c| c.kubernetes));
+        for range in all {
+            let mut k8s = range.min;
+            while k8s <= range.max {
+                out.entry(k8s).or_insert_with(|| {
+                    let capi: Vec<Minor> = self
+                        .capi
+                        .iter()
+                        .filter(|(_, c)| c.kubernetes.contains(k8s))
+                        .map(|(v, _)| *v)
+                        .collect();
+                    let caph: Vec<Minor> = self
+                        .caph
+                        .iter()
+                        .filter(|(_, c)| c.kubernetes.contains(k8s))
+                        .map(|(v, _)| *v)
+                        .collect();
+                    if caph.is_empty() {
+                        format!("ClusterAPI {} (no CAPH release k8sgen knows)", span(&capi))
+                    } else {
+                        format!("ClusterAPI {}, CAPH {}", span(&capi), span(&caph))
+                    }
+                });
+                k8s = Minor::new(k8s.major, k8s.minor + 1);
+            }
+        }
+        out
+    }
+
     /// Problems with the tables themselves; empty when they are consistent.
     pub fn inconsistencies(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -181,6 +226,23 @@ mod tests {
         assert!(k8s.contains(Minor::new(1, 33)) && !k8s.contains(Minor::new(1, 34)));
         assert_eq!(v.api_versions["v1beta2"].capi, Minor::new(1, 11));
         assert_eq!(v.api_versions["v1beta2"].caph, Minor::new(1, 1));
+    }
+
+    #[test]
+    fn support_by_kubernetes_names_every_provider_minor() {
+        let support = versions().support_by_kubernetes();
+        assert_eq!(
+            support[&Minor::new(1, 34)],
+            "ClusterAPI 1.11 to 1.14, CAPH 1.0 to 1.1"
+        );
+        assert_eq!(
+            support[&Minor::new(1, 37)],
+            "ClusterAPI 1.13 to 1.14 (no CAPH release k8sgen knows)"
+        );
+        assert_eq!(
+            support[&Minor::new(1, 25)],
+            "ClusterAPI 1.8 (no CAPH release k8sgen knows)"
+        );
     }
 
     #[test]

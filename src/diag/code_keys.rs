@@ -190,6 +190,10 @@ pub static CODE_KEYS: &[(&str, &[&str])] = &[
         &["capi.api_version", "capi.version", "capi.hetzner_provider"],
     ),
     (
+        "k8sgen::version::v1beta1_deprecated",
+        &["capi.api_version", "capi.version"],
+    ),
+    (
         "k8sgen::dns::name",
         &[
             "dns.zone",
@@ -247,6 +251,15 @@ pub static CODE_KEYS: &[(&str, &[&str])] = &[
     ),
     ("k8sgen::apps::values", &["apps.<name>.values"]),
     ("k8sgen::apps::resource", &["apps.<name>.resources"]),
+    ("k8sgen::apps::data_key", &["apps.<name>.resources"]),
+    (
+        "k8sgen::services::cilium_gateway",
+        &["services.cilium.chart", "services.gateway"],
+    ),
+    (
+        "k8sgen::updates::no_ssh",
+        &["access.ssh_source_ips", "updates"],
+    ),
     ("k8sgen::ssh::authorized_key", &["access.authorized_keys"]),
     ("k8sgen::ssh::private_key", &["access.authorized_keys"]),
     ("k8sgen::ssh::hcloud_key", &["access.hcloud_ssh_keys"]),

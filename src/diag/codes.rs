@@ -160,13 +160,13 @@ codes! {
         "Server and node names are derived from the cluster and pool names: `<cluster>-control-plane-<hash8>` and `<cluster>-<pool>-<hash8>`, and a host name has at most 63 characters. So the cluster name may have at most 40 characters and `<cluster>-<pool>` at most 54.\n\nFix: shorten the cluster or pool name.";
     VERSION_SYNTAX = "k8sgen::version::syntax", Error,
         "a version is not MAJOR.MINOR.PATCH",
-        "`cluster.kubernetes_version`, `capi.version` and `capi.hetzner_provider` are plain `MAJOR.MINOR.PATCH` versions without a leading `v` (k8sgen adds it where upstream wants one) and without suffixes.\n\nFix: `kubernetes_version = \"1.33.6\"`, not `\"v1.33.6\"` or `\"1.33\"`.";
+        "`cluster.kubernetes_version`, `capi.version` and `capi.hetzner_provider` are plain `MAJOR.MINOR.PATCH` versions without a leading `v` (k8sgen adds it where upstream wants one) and without suffixes.\n\nFix: `kubernetes_version = \"1.34.2\"`, not `\"v1.34.2\"` or `\"1.34\"`.";
     VERSION_KUBERNETES_RANGE = "k8sgen::version::kubernetes_range", Error,
         "the Kubernetes version is not supported by the configured ClusterAPI or CAPH",
         "ClusterAPI's kubeadm providers and the Hetzner provider each support a window of Kubernetes minors (data/versions.toml, from their release notes). Outside it, kubeadm configuration or machine images may be generated wrongly and the cluster fails to come up or to upgrade.\n\nFix: pick a Kubernetes version in the window, or upgrade `capi.version` / `capi.hetzner_provider` (the help line names a ClusterAPI that supports the version). Note `kubernetes_version` must also equal the kubelet the nodes' nixpkgs ships.";
     VERSION_PROVIDER_PAIR = "k8sgen::version::provider_pair", Error,
         "the Hetzner provider does not support this ClusterAPI version",
-        "Each CAPH minor is built against a range of ClusterAPI minors: CAPH 1.0.x covers ClusterAPI 1.8 to 1.10, CAPH 1.1.x covers 1.10 to 1.13 (data/versions.toml). Other combinations are not tested and typically fail on API contract changes.\n\nFix: move `capi.version` or `capi.hetzner_provider` into a supported pair, e.g. ClusterAPI 1.10.7 with CAPH 1.0.7.";
+        "Each CAPH minor is built against a range of ClusterAPI minors: CAPH 1.0.x covers ClusterAPI 1.8 to 1.10, CAPH 1.1.x covers 1.10 to 1.13 (data/versions.toml). Other combinations are not tested and typically fail on API contract changes.\n\nFix: move `capi.version` or `capi.hetzner_provider` into a supported pair, e.g. ClusterAPI 1.12.11 with CAPH 1.1.8.";
     VERSION_UNKNOWN = "k8sgen::version::unknown", Warning,
         "a version this k8sgen's compatibility table does not know",
         "The ClusterAPI or CAPH minor is newer than (or missing from) the compatibility table compiled into k8sgen, so k8sgen cannot check it against the Kubernetes version. It may well work.\n\nFix: check the provider's release notes by hand, or update k8sgen (data/versions.toml).";
@@ -176,6 +176,9 @@ codes! {
     VERSION_API_VERSION = "k8sgen::version::api_version", Error,
         "the ClusterAPI API version needs newer providers",
         "`capi.api_version = \"v1beta2\"` writes the ClusterAPI objects in the v1beta2 API, which ClusterAPI serves from 1.11 and the Hetzner provider from 1.1. With older providers the objects are rejected.\n\nFix: keep `api_version = \"v1beta1\"`, or upgrade both `capi.version` (>= 1.11) and `capi.hetzner_provider` (>= 1.1).";
+    VERSION_V1BETA1_DEPRECATED = "k8sgen::version::v1beta1_deprecated", Warning,
+        "ClusterAPI serves the v1beta1 API deprecated",
+        "From ClusterAPI 1.11 the v1beta2 API is the stored one and v1beta1 is marked deprecated: the API server answers every request for a v1beta1 object with a deprecation warning (ArgoCD shows them on every sync), and a later ClusterAPI release stops serving it. CAPH 1.1 works with v1beta2 objects.\n\nFix: `capi.api_version = \"v1beta2\"` (objects keep their names; ClusterAPI converts between the versions).";
     DNS_NAME = "k8sgen::dns::name", Error,
         "not a valid DNS name",
         "`dns.zone`, `cluster.api_host`, `services.gateway.hostname` and `services.external_dns.domain_filters` are DNS names: dot-separated labels of lower-case letters, digits and `-`, without a trailing dot. Only the gateway hostname may start with a wildcard label `*.`.\n\nFix: e.g. `api_host = \"api.dev.example.com\"`.";
@@ -194,6 +197,9 @@ codes! {
     SERVICES_GATEWAY_TLS = "k8sgen::services::gateway_tls", Error,
         "the gateway needs cert-manager",
         "The Gateway's HTTPS listener gets its certificate from cert-manager (a Let's Encrypt certificate for `services.gateway.hostname`). Without `[services.cert_manager]` the listener has no certificate and never becomes ready.\n\nFix: add `[services.cert_manager]` with `acme_email`.";
+    SERVICES_CILIUM_GATEWAY = "k8sgen::services::cilium_gateway", Error,
+        "a Cilium chart older than 1.20 with the gateway",
+        "With `[services.gateway]` the cilium application installs the Gateway API CRDs k8sgen pins (data/charts.toml), which no longer serve TLSRoute v1alpha2. Cilium's operator before 1.20 needs that version at start: its Gateway API controller stays off and the Gateway never gets an address.\n\nFix: keep k8sgen's Cilium chart (remove `services.cilium.chart`), pin Cilium 1.20 or newer, or remove `[services.gateway]`.";
     POOL_LABEL_KEY = "k8sgen::pool::label_key", Error,
         "a node label key is not a valid Kubernetes label key",
         "A label key is an optional prefix (a DNS subdomain, at most 253 characters) and `/`, then a name of at most 63 characters of letters, digits, `.`, `_` and `-`, starting and ending with a letter or digit. The kubelet refuses to register with an invalid label.\n\nFix: e.g. `\"example.com/arch\" = \"arm64\"` or `tier = \"web\"`.";
@@ -221,6 +227,9 @@ codes! {
     APPS_RESOURCE = "k8sgen::apps::resource", Error,
         "a raw resource is not a Kubernetes object",
         "Each entry of `apps.<name>.resources` is passed through unchanged as one Kubernetes object: a table with an `apiVersion`, a `kind` and a `metadata.name` (nixidy names the manifest file `<kind>-<name>.yaml`; ArgoCD applies it into the app's namespace unless it names another).\n\nFix: `resources = [{ apiVersion = \"v1\", kind = \"ConfigMap\", metadata = { name = \"settings\" }, data = { a = \"b\" } }]`.";
+    APPS_DATA_KEY = "k8sgen::apps::data_key", Error,
+        "a ConfigMap or Secret key the API server refuses",
+        "The keys of a ConfigMap's `data`/`binaryData` and a Secret's `data`/`stringData` name files when the object is mounted: the API server accepts only letters, digits, `-`, `_` and `.`, at most 253 characters, and not `.` or `..`. ArgoCD's sync of such an object fails on the cluster, long after the commit.\n\nFix: rename the key, e.g. `app.properties` or `APP_MODE` instead of `app mode` or `config/app.yaml`.";
     APPS_VALUES = "k8sgen::apps::values", Error,
         "`values` without a chart",
         "`values` are Helm values; an app made of raw `resources` has no chart to pass them to, so they would be silently ignored.\n\nFix: remove `values`, or deploy a chart.";
@@ -242,6 +251,9 @@ codes! {
     SSH_SOURCE_IPS = "k8sgen::ssh::source_ips", Error,
         "an SSH source network is not a CIDR, or is the whole internet",
         "`access.ssh_source_ips` lists the networks the Hetzner firewall lets reach the nodes' SSH port (the rolling-update app connects over SSH to the nodes' public addresses). Each entry is an IPv4 or IPv6 network, e.g. `203.0.113.0/24`. `0.0.0.0/0` or `::/0` is a warning: it opens SSH to everyone.\n\nWithout entries no SSH rule is made and nodes are reachable over SSH only from the private network.";
+    UPDATES_NO_SSH = "k8sgen::updates::no_ssh", Warning,
+        "the rolling update cannot reach the nodes over SSH",
+        "The rolling-update app (`nix run .#k8s-<cluster>-update`) copies the new node system to each node and switches it over SSH to the node's public address. The Hetzner firewall k8sgen writes lets SSH in only from `access.ssh_source_ips`; when it is empty the update times out at the first node.\n\nFix: list the networks you run the update from (your office or VPN, as a CIDR), then apply the firewall (`nix run .#k8s-<cluster>`):\n\n    [access]\n    ssh_source_ips = [\"203.0.113.0/24\"]";
     TEXT_NUL = "k8sgen::text::nul", Error,
         "a NUL character in a string",
         "TOML and KDL allow `\\u0000` in strings, but no generated file can carry it: Nix strings cannot hold NUL and shell scripts end at it. Remove the escape.";

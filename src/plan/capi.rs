@@ -17,6 +17,54 @@ use std::collections::BTreeMap;
 /// Where kubeadm reads patch files from (`patches.directory`).
 pub const PATCHES_DIR: &str = "/etc/kubernetes/patches";
 
+/// Stands for the node's private-network address in the kubeadm configuration
+/// until [`PRIVATE_ADDRESS_SCRIPT`] replaces it on the node (the address exists
+/// only once Hetzner has created the server).
+pub const PRIVATE_ADDRESS: &str = "K8SGEN_PRIVATE_IPV4";
+
+/// Where the nodes' bootstrap data writes [`PRIVATE_ADDRESS_SCRIPT`].
+pub const PRIVATE_ADDRESS_SCRIPT_PATH: &str = "/run/k8sgen/private-address.sh";
+
+/// The kubeadm configuration files ClusterAPI's cloud-init writes: `kubeadm
+/// init` reads the first, `kubeadm join` the second.
+pub const KUBEADM_CONFIGS: [&str; 2] = [
+    "/run/kubeadm/kubeadm.yaml",
+    "/run/kubeadm/kubeadm-join-config.yaml",
+];
+
+/// Run before `kubeadm init|join` (`preKubeadmCommands`): reads the server's
+/// address in the Hetzner private network from the metadata service and puts
+/// it where [`PRIVATE_ADDRESS`] stands. Without it kubeadm advertises etcd and
+/// the API server on the public interface (the default route), where the
+/// firewall drops etcd: a second control plane could never join.
+pub const PRIVATE_ADDRESS_SCRIPT: &str = r#"#!/bin/sh
+# Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
+# the Hetzner private network into the kubeadm configuration files named as
+# arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
+# API server on it and the kubelet registers it as the node's address.
+set -eu
+url=http://169.254.169.254/hetzner/v1/metadata/private-networks
+address=""
+tries=0
+while :; do
+  address=$(curl --fail --silent --show-error --max-time 5 "$url" |
+    sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
+  if [ -n "$address" ]; then break; fi
+  tries=$((tries + 1))
+  if [ "$tries" -ge 60 ]; then
+    echo "k8sgen: no private network address at $url after $tries tries" >&2
+    exit 1
+  fi
+  sleep 2
+done
+for file in "$@"; do
+  if [ -f "$file" ]; then
+    sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
+  fi
+done
+echo "k8sgen: private address $address"
+"#;
+
 /// apiVersion strings of the four API groups, for the chosen `capi.api_version`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ApiVersions {
@@ -105,22 +153,41 @@ impl ClusterApiPlan {
         }
     }
 
-    /// `files` entries for the patch files a node of this kind needs.
+    /// `files` entries every node of this kind needs: the private-address
+    /// script and the kubeadm patch files.
     pub fn files(&self, control_plane: bool) -> Json {
+        let script = json!({
+            "path": PRIVATE_ADDRESS_SCRIPT_PATH,
+            "owner": "root:root",
+            "permissions": "0700",
+            "content": PRIVATE_ADDRESS_SCRIPT,
+        });
         Json::Array(
-            self.patch_files
-                .iter()
-                .filter(|f| control_plane || f.kubelet)
-                .map(|f| {
-                    json!({
-                        "path": f.path,
-                        "owner": "root:root",
-                        "permissions": "0644",
-                        "content": f.content,
-                    })
-                })
+            std::iter::once(script)
+                .chain(
+                    self.patch_files
+                        .iter()
+                        .filter(|f| control_plane || f.kubelet)
+                        .map(|f| {
+                            json!({
+                                "path": f.path,
+                                "owner": "root:root",
+                                "permissions": "0644",
+                                "content": f.content,
+                            })
+                        }),
+                )
                 .collect(),
         )
+    }
+
+    /// `preKubeadmCommands` of every node: the private address goes into the
+    /// kubeadm configuration before kubeadm reads it.
+    pub fn pre_kubeadm_commands(&self) -> Json {
+        json!([format!(
+            "/bin/sh {PRIVATE_ADDRESS_SCRIPT_PATH} {}",
+            KUBEADM_CONFIGS.join(" ")
+        )])
     }
 
     /// `patches` for init/join configurations, when there is any patch file.
@@ -133,10 +200,13 @@ impl ClusterApiPlan {
 }
 
 /// The kubelet arguments of every node: `cloud-provider: external` (cheapam is
-/// the cloud controller) over the spec's own.
+/// the cloud controller) and `node-ip`, the private-network address (the
+/// InternalIP cheapam publishes; without it the kubelet picks the public one),
+/// over the spec's own.
 pub fn kubelet_args(plan: &Plan) -> BTreeMap<String, String> {
     let mut args = plan.kubeadm.extra_args.kubelet.clone();
     args.insert("cloud-provider".into(), "external".into());
+    args.insert("node-ip".into(), PRIVATE_ADDRESS.into());
     args
 }
 
@@ -234,11 +304,11 @@ fn bootstrap_template(plan: &Plan, capi: &ClusterApiPlan, pool: &NodeGroup) -> T
     if let Some(patches) = capi.patches(false) {
         join["patches"] = patches;
     }
-    let mut spec = json!({ "joinConfiguration": join });
-    let files = capi.files(false);
-    if files.as_array().is_some_and(|f| !f.is_empty()) {
-        spec["files"] = files;
-    }
+    let spec = json!({
+        "joinConfiguration": join,
+        "files": capi.files(false),
+        "preKubeadmCommands": capi.pre_kubeadm_commands(),
+    });
     named(
         plan,
         pool,

@@ -104,6 +104,10 @@ pub struct ClusterPlan {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct NetworkPlan {
     pub cidr: String,
+    /// The subnet the servers are attached in: the network's first /24 (like
+    /// CAPH's default; Hetzner attaches at most 100 servers to a network), the
+    /// rest of the network stays free for other subnets.
+    pub subnet_cidr: String,
     /// The Hetzner network zone every location is in, e.g. `eu-central`.
     pub zone: String,
     /// Every location the control plane and the pools use, sorted.
@@ -232,6 +236,7 @@ pub fn lower(spec: &Spec, spec_path: &str) -> Plan {
         },
         network: NetworkPlan {
             cidr: spec.hetzner.network_cidr.clone(),
+            subnet_cidr: server_subnet(&spec.hetzner.network_cidr),
             zone: network_zone(&default_location).to_string(),
             locations: locations.into_iter().collect(),
         },
@@ -283,6 +288,19 @@ fn dns_ip(c: &spec::Cluster) -> (String, bool) {
         None => (tenth, true),
     }
 }
+
+/// The network's first /24, or the whole (validated) network when it is smaller.
+fn server_subnet(network: &str) -> String {
+    match crate::validate::Ipv4Net::parse(network) {
+        Ok(net) if net.prefix < SERVER_SUBNET_PREFIX => {
+            format!("{}/{SERVER_SUBNET_PREFIX}", net.network())
+        }
+        _ => network.to_string(),
+    }
+}
+
+/// The prefix length of the servers' subnet.
+const SERVER_SUBNET_PREFIX: u8 = 24;
 
 #[cfg(test)]
 mod tests {

@@ -284,6 +284,11 @@ fn cilium(plan: &Plan, charts: &data::Charts) -> AppPlan {
     let c = &plan.services.cilium;
     let kpr = c.kube_proxy_replacement;
     let gateway = plan.services.gateway.is_some();
+    let nodes = std::iter::once(&plan.control_plane)
+        .chain(&plan.pools)
+        .map(|g| g.replicas)
+        .sum::<u32>();
+    let operator_replicas = nodes.clamp(1, 2);
     let values = json!({
         "cluster": { "name": plan.cluster.name },
         "kubeProxyReplacement": kpr,
@@ -306,13 +311,18 @@ fn cilium(plan: &Plan, charts: &data::Charts) -> AppPlan {
             "enabled": c.hubble,
             "relay": { "enabled": c.hubble },
             "ui": { "enabled": c.hubble },
+            // The chart's default ("helm") makes new certificates on every
+            // render: the rendered manifests would differ on every build.
+            "tls": { "auto": { "method": "cronJob" } },
         },
         "gatewayAPI": {
             "enabled": gateway,
             // The GatewayClass is k8sgen's (gateway application).
             "gatewayClass": { "create": "false" },
         },
-        "operator": { "rollOutPods": true },
+        // Two operators with anti-affinity need two nodes: a one-node cluster
+        // would never finish rolling them out.
+        "operator": { "rollOutPods": true, "replicas": operator_replicas },
         "rollOutCiliumPods": true,
     });
     let mut a = app("cilium", "kube-system", wave::NETWORK);
@@ -382,7 +392,6 @@ pub const CHEAPAM_METRICS_PORT: u16 = 9090;
 /// through the taints a node carries until it is initialised.
 fn cheapam(plan: &Plan) -> AppPlan {
     let c = &plan.services.cheapam;
-    let api_port = plan.cluster.api_port;
     let ns = "kube-system";
     let labels = json!({ "app.kubernetes.io/name": "cheapam" });
     let (image, pull_policy) = match &c.image {
@@ -465,10 +474,6 @@ fn cheapam(plan: &Plan) -> AppPlan {
                                     "name": token.0, "key": token.1 } } },
                                 { "name": "POD_NAME", "valueFrom": { "fieldRef": {
                                     "fieldPath": "metadata.name" } } },
-                                // No kube-proxy or CNI may exist yet: client
-                                // libraries must not use the service IP.
-                                { "name": "KUBERNETES_SERVICE_HOST", "value": plan.cluster.api_host },
-                                { "name": "KUBERNETES_SERVICE_PORT", "value": api_port.to_string() },
                             ],
                             "ports": [{
                                 "name": "metrics",
@@ -610,6 +615,12 @@ fn coredns(plan: &Plan, charts: &data::Charts) -> AppPlan {
 /// ArgoCD health of an Application (removed from ArgoCD's defaults in 1.8):
 /// without it the app-of-apps does not wait for one wave's applications to be
 /// healthy before the next, and sync waves would not order anything.
+///
+/// ArgoCD 3.4+ no longer lets a missing resource make its Application
+/// Missing/Progressing (it aggregates the health of the resources that exist),
+/// so a child whose objects are not all created yet can report Healthy: a
+/// resource still `Missing` keeps the child Progressing here, and the next
+/// wave waits for it.
 const APPLICATION_HEALTH_LUA: &str = "hs = {}
 hs.status = \"Progressing\"
 hs.message = \"\"
@@ -617,6 +628,15 @@ if obj.status ~= nil and obj.status.health ~= nil then
   hs.status = obj.status.health.status
   if obj.status.health.message ~= nil then
     hs.message = obj.status.health.message
+  end
+  if hs.status == \"Healthy\" and obj.status.resources ~= nil then
+    for _, r in ipairs(obj.status.resources) do
+      if r.health ~= nil and r.health.status == \"Missing\" then
+        hs.status = \"Progressing\"
+        hs.message = \"waiting for \" .. r.kind .. \" \" .. r.name
+        break
+      end
+    end
   end
 end
 return hs
@@ -801,6 +821,9 @@ fn gateway(gw: &spec::Gateway) -> AppPlan {
     let gv = "gateway.networking.k8s.io/v1";
     let all = json!({ "namespaces": { "from": "All" } });
     let mut a = app("gateway", ns, wave::GATEWAY);
+    // The server's defaults (listener and route fields) are not in the
+    // rendered objects: only a server-side diff sees them as equal.
+    a.server_side_apply = true;
     a.objects = vec![
         crd_object(
             gv,
@@ -836,7 +859,9 @@ fn gateway(gw: &spec::Gateway) -> AppPlan {
                     { "name": "https", "protocol": "HTTPS", "port": 443,
                       "hostname": gw.hostname, "allowedRoutes": all,
                       "tls": { "mode": "Terminate", "certificateRefs": [
-                          { "kind": "Secret", "name": GATEWAY_TLS_SECRET } ] } },
+                          // `group` spelled out: the CRD defaults it inside
+                          // the list, and a client-side diff would never match.
+                          { "group": "", "kind": "Secret", "name": GATEWAY_TLS_SECRET } ] } },
                 ],
             }}),
         ),
@@ -846,10 +871,15 @@ fn gateway(gw: &spec::Gateway) -> AppPlan {
 
 /// metrics-server, reaching kubelets on their InternalIP.
 fn metrics_server(ms: &spec::MetricsServer, charts: &data::Charts) -> AppPlan {
-    // kubeadm's kubelets serve self-signed certificates unless serving-cert
-    // bootstrap is on; metrics-server cannot verify those.
-    let values = json!({ "args": [
+    // The chart's own `defaultArgs` with InternalIP first (`args` would only
+    // be appended after them). kubeadm's kubelets serve self-signed
+    // certificates unless serving-cert bootstrap is on; metrics-server cannot
+    // verify those.
+    let values = json!({ "defaultArgs": [
+        "--cert-dir=/tmp",
         "--kubelet-preferred-address-types=InternalIP",
+        "--kubelet-use-node-status-port",
+        "--metric-resolution=15s",
         "--kubelet-insecure-tls",
     ]});
     let mut a = app("metrics-server", "kube-system", wave::SERVICES);
@@ -979,7 +1009,9 @@ mod tests {
             .iter()
             .map(|e| e["name"].as_str().unwrap())
             .collect();
-        assert!(env.contains(&"KUBERNETES_SERVICE_HOST"));
+        // cheapam reaches the API through --api-host; the environment would
+        // only mislead a reader (issue 11).
+        assert_eq!(env, ["HCLOUD_TOKEN", "POD_NAME"]);
         assert_eq!(
             c["env"][0]["valueFrom"]["secretKeyRef"],
             json!({ "name": "hcloud", "key": "token" })
@@ -1045,6 +1077,31 @@ mod tests {
         assert_eq!(granted, documented);
     }
 
+    /// Issue 11: values that would keep the reference cluster from coming up
+    /// or from rendering the same bytes twice.
+    #[test]
+    fn service_values_that_boot() {
+        let mut plan = example_plan();
+        let values =
+            |plan: &Plan, app: &str| lower(plan).get(app).unwrap().releases[0].values.clone();
+        // Hubble's certificates come from a CronJob, not from each render.
+        let cilium = values(&plan, "cilium");
+        assert_eq!(cilium["hubble"]["tls"]["auto"]["method"], "cronJob");
+        // The reference has three nodes: two operators; one node: one.
+        assert_eq!(cilium["operator"]["replicas"], 2);
+        plan.pools.clear();
+        assert_eq!(values(&plan, "cilium")["operator"]["replicas"], 1);
+        // metrics-server: InternalIP replaces the chart's default, not after it.
+        plan.services.metrics_server = Some(toml::from_str("").unwrap());
+        let ms = values(&plan, "metrics-server");
+        assert!(ms.get("args").is_none(), "{ms}");
+        let args = ms["defaultArgs"].as_array().unwrap();
+        assert!(args.contains(&json!("--kubelet-preferred-address-types=InternalIP")));
+        assert!(args.contains(&json!("--cert-dir=/tmp")));
+        // The app-of-apps gate: a child with a Missing resource is not Healthy.
+        assert!(APPLICATION_HEALTH_LUA.contains("r.health.status == \"Missing\""));
+    }
+
     #[test]
     fn gateway_serves_its_certificate() {
         // No Gateway API schema in $K8SGEN_SHARED_DIR/schemas: the shape is checked here.
@@ -1065,6 +1122,9 @@ mod tests {
             (&https["port"], &https["hostname"]),
             (&json!(443), &json!("*.dev.example.com"))
         );
+        // `group` as the CRD defaults it, and server-side diffs (issue 11).
+        assert_eq!(https["tls"]["certificateRefs"][0]["group"], "");
+        assert!(gw.server_side_apply);
         assert_eq!(
             https["tls"]["certificateRefs"][0]["name"],
             cert["spec"]["secretName"]

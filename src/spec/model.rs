@@ -64,7 +64,7 @@ pub struct Cluster {
     #[schemars(example = &"api.dev.example.com")]
     pub api_host: String,
     /// Kubernetes version; must equal the kubelet the nodes' nixpkgs ships.
-    #[schemars(example = &"1.33.6")]
+    #[schemars(example = &"1.34.2")]
     pub kubernetes_version: String,
     /// Pod range (IPv4 CIDR).
     #[schemars(example = &"10.133.0.0/16")]
@@ -162,10 +162,10 @@ pub struct ImageBuilders {
 #[serde(deny_unknown_fields)]
 pub struct Capi {
     /// cluster-api core, kubeadm bootstrap and control-plane provider version.
-    #[schemars(example = &"1.10.7")]
+    #[schemars(example = &"1.12.11")]
     pub version: String,
     /// Hetzner provider (CAPH) version.
-    #[schemars(example = &"1.0.7")]
+    #[schemars(example = &"1.1.8")]
     pub hetzner_provider: String,
     #[serde(default)]
     pub api_version: CapiApiVersion,

@@ -80,6 +80,54 @@ pub fn resource_shape(cx: &Ctx, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// Whether the API server accepts `key` in a ConfigMap's or Secret's data
+/// (`IsConfigMapKey`: `[-._a-zA-Z0-9]+`, at most 253, not `.` or `..`).
+fn valid_data_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 253
+        && key != "."
+        && key != ".."
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// ConfigMap and Secret keys the API server refuses fail at sync time, on the
+/// cluster: here they fail at validate.
+pub fn data_keys(cx: &Ctx, out: &mut Vec<Diagnostic>) {
+    for (name, app) in &cx.spec.apps {
+        for (i, obj) in app.resources.iter().flatten().enumerate() {
+            let fields: &[&str] = match (obj["apiVersion"].as_str(), obj["kind"].as_str()) {
+                (Some("v1"), Some("ConfigMap")) => &["data", "binaryData"],
+                (Some("v1"), Some("Secret")) => &["data", "stringData"],
+                _ => continue,
+            };
+            let index = i.to_string();
+            for field in fields {
+                let Some(map) = obj[*field].as_object() else {
+                    continue;
+                };
+                for key in map.keys().filter(|k| !valid_data_key(k)) {
+                    out.push(
+                        Diagnostic::new(
+                            &codes::APPS_DATA_KEY,
+                            format!(
+                                "`{key}` in {field} of resource {i} of app `{name}` is not a valid {} key",
+                                obj["kind"].as_str().unwrap_or_default()
+                            ),
+                        )
+                        .label(
+                            cx.key_span(&["apps", name, "resources", &index, field, key]),
+                            "only letters, digits, `-`, `_` and `.`",
+                        )
+                        .help("rename the key, e.g. `app.properties` instead of `config/app.properties`"),
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::{append, run};
@@ -114,5 +162,17 @@ mod tests {
         let r = append("[apps.raw]\nnamespace = \"raw\"\nresources = []\nvalues = { a = 1 }");
         assert_eq!(r.at(&codes::APPS_VALUES), ["values"]);
         assert!(!run(&[]).fires(&codes::APPS_VALUES));
+    }
+
+    #[test]
+    fn data_keys_the_api_server_accepts() {
+        let r = append(
+            "[apps.raw]\nnamespace = \"raw\"\nresources = [{ apiVersion = \"v1\", kind = \"ConfigMap\", metadata = { name = \"a\" }, data = { \"ok.key_1-x\" = \"1\", \"app mode\" = \"2\", \"conf/app.yaml\" = \"3\" } }, { apiVersion = \"v1\", kind = \"Secret\", metadata = { name = \"s\" }, stringData = { \"..\" = \"x\" } }, { apiVersion = \"example.com/v1\", kind = \"ConfigMap\", metadata = { name = \"c\" }, data = { \"a b\" = \"free\" } }]",
+        );
+        assert_eq!(
+            r.at(&codes::APPS_DATA_KEY),
+            ["\"app mode\"", "\"conf/app.yaml\"", "\"..\""]
+        );
+        assert!(!run(&[]).fires(&codes::APPS_DATA_KEY));
     }
 }

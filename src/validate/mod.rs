@@ -35,6 +35,7 @@ mod updates;
 mod version;
 
 /// Parsing a validated Go duration is also lowering's business.
+pub(crate) use cidr::Ipv4Net;
 pub(crate) use syntax::go_duration;
 
 /// What a rule sees: the decoded spec and the tree that knows where each value
@@ -174,12 +175,14 @@ pub static RULES: &[(&str, Rule)] = &[
     ("version", version::provider_pair),
     ("version", version::unknown),
     ("version", version::api_version),
+    ("version", version::v1beta1_deprecated),
     ("dns", dns::names),
     ("dns", dns::outside_zone),
     ("dns", dns::no_zone),
     ("dns", dns::zone_required),
     ("services", services::acme_email),
     ("services", services::gateway_tls),
+    ("services", services::cilium_gateway),
     ("services", services::cheapam_replicas),
     ("pool", pool::label_keys),
     ("pool", pool::label_values),
@@ -191,6 +194,7 @@ pub static RULES: &[(&str, Rule)] = &[
     ("apps", apps::source),
     ("apps", apps::values),
     ("apps", apps::resource_shape),
+    ("apps", apps::data_keys),
     ("ssh", ssh::authorized_keys),
     ("ssh", ssh::private_key),
     ("ssh", ssh::source_ips),
@@ -203,6 +207,7 @@ pub static RULES: &[(&str, Rule)] = &[
     ("gitops", gitops::branch),
     ("updates", updates::drain_timeout),
     ("updates", updates::stuck_rollout),
+    ("updates", updates::no_ssh),
     ("secret", secret::clan_var),
     ("secret", secret::sops_path),
     ("secret", secret::sops_key),

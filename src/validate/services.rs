@@ -92,6 +92,42 @@ pub fn gateway_tls(cx: &Ctx, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// The pinned Gateway API CRDs dropped TLSRoute v1alpha2, which Cilium's
+/// operator before 1.20 needs to start its Gateway API controller.
+pub fn cilium_gateway(cx: &Ctx, out: &mut Vec<Diagnostic>) {
+    let s = &cx.spec.services;
+    let (Some(_), Some(chart)) = (&s.gateway, &s.cilium.chart) else {
+        return;
+    };
+    let mut parts = chart.version.trim_start_matches('v').split('.');
+    let (Some(Ok(major)), Some(Ok(minor))) = (
+        parts.next().map(str::parse::<u64>),
+        parts.next().map(str::parse::<u64>),
+    ) else {
+        return;
+    };
+    if (major, minor) >= (1, 20) {
+        return;
+    }
+    out.push(
+        Diagnostic::new(
+            &codes::SERVICES_CILIUM_GATEWAY,
+            format!(
+                "Cilium {major}.{minor} cannot run the gateway with the Gateway API CRDs k8sgen installs"
+            ),
+        )
+        .label(
+            cx.span(&["services", "cilium", "chart", "version"]),
+            "older than 1.20",
+        )
+        .label(
+            cx.key_span(&["services", "gateway"]),
+            "needs Cilium's Gateway API controller",
+        )
+        .help("pin Cilium 1.20 or newer, or remove `services.cilium.chart` to use k8sgen's pin"),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -122,5 +158,22 @@ mod tests {
         )]);
         assert_eq!(r.at(&codes::SERVICES_GATEWAY_TLS), ["gateway"]);
         assert!(!run(&[]).fires(&codes::SERVICES_GATEWAY_TLS));
+    }
+
+    #[test]
+    fn an_old_cilium_with_the_gateway_is_refused() {
+        let hash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        let pin = |v: &str| {
+            run(&[(
+                "kube_proxy_replacement = true",
+                &format!(
+                    "kube_proxy_replacement = true\nchart = {{ version = \"{v}\", hash = \"{hash}\" }}"
+                ),
+            )])
+        };
+        let r = pin("1.19.4");
+        assert_eq!(r.at(&codes::SERVICES_CILIUM_GATEWAY), ["\"1.19.4\""]);
+        assert!(!pin("1.20.0").fires(&codes::SERVICES_CILIUM_GATEWAY));
+        assert!(!run(&[]).fires(&codes::SERVICES_CILIUM_GATEWAY));
     }
 }

@@ -222,8 +222,8 @@ mod tests {
         use super::super::testing::run;
         let edit = |v: &str| {
             run(&[(
-                "hcloud_ssh_keys = [\"ops\"]",
-                &format!("hcloud_ssh_keys = [\"ops\"]\nssh_source_ips = {v}"),
+                "ssh_source_ips = [\"203.0.113.0/24\"]",
+                &format!("ssh_source_ips = {v}"),
             )])
         };
         assert!(!edit("[\"203.0.113.0/24\", \"2001:db8::/48\"]").fires(&codes::SSH_SOURCE_IPS));

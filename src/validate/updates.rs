@@ -88,6 +88,26 @@ pub fn stuck_rollout(cx: &Ctx, out: &mut Vec<Diagnostic>) {
     );
 }
 
+/// A spec that configures `[updates]` wants the rolling update, which reaches
+/// the nodes over SSH through the firewall: without a source network it cannot.
+pub fn no_ssh(cx: &Ctx, out: &mut Vec<Diagnostic>) {
+    if !cx.written(&["updates"]) || !cx.spec.access.ssh_source_ips.is_empty() {
+        return;
+    }
+    out.push(
+        Diagnostic::new(
+            &codes::UPDATES_NO_SSH,
+            "the rolling update connects to the nodes over SSH, but the firewall lets no SSH in",
+        )
+        .label(cx.key_span(&["updates"]), "the update app needs SSH to every node")
+        .label(
+            cx.key_span(&["access", "ssh_source_ips"]),
+            "no network may reach the nodes' SSH port",
+        )
+        .help("add the network you run the update from to `[access]`: `ssh_source_ips = [\"203.0.113.0/24\"]`"),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::run;
@@ -140,5 +160,16 @@ mod tests {
                 .contains("pool `arm`")
         );
         assert!(!run(&[]).fires(&codes::UPDATES_STUCK_ROLLOUT));
+    }
+
+    /// Issue 11: `[updates]` without a way in over SSH warns with the fix.
+    #[test]
+    fn updates_without_ssh_warn() {
+        let r = super::super::testing::run(&[("ssh_source_ips = [\"203.0.113.0/24\"]", "")]);
+        assert_eq!(
+            r.labelled(&crate::diag::codes::UPDATES_NO_SSH),
+            [["updates", "access"]]
+        );
+        assert!(!super::super::testing::run(&[]).fires(&crate::diag::codes::UPDATES_NO_SSH));
     }
 }

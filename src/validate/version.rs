@@ -43,7 +43,7 @@ pub fn syntax(cx: &Ctx, out: &mut Vec<Diagnostic>) {
         let help = if stripped != value && Semver::parse(stripped).is_ok() {
             format!("remove the `v`: \"{stripped}\"")
         } else {
-            "write MAJOR.MINOR.PATCH, e.g. \"1.33.6\"".to_string()
+            "write MAJOR.MINOR.PATCH, e.g. \"1.34.2\"".to_string()
         };
         out.push(
             Diagnostic::new(
@@ -234,6 +234,40 @@ fn known_kind<T>(k: Known<'_, T>) -> Kind {
     }
 }
 
+/// ClusterAPI from 1.11 serves v1beta1 deprecated: every v1beta1 object draws
+/// a warning from the API server.
+pub fn v1beta1_deprecated(cx: &Ctx, out: &mut Vec<Diagnostic>) {
+    if cx.spec.capi.api_version != CapiApiVersion::V1beta1 {
+        return;
+    }
+    let (Some(capi), Some(since)) = (
+        parsed(cx).capi.map(|s| s.minor()),
+        versions().api_versions.get("v1beta2").map(|v| v.capi),
+    ) else {
+        return;
+    };
+    if capi < since {
+        return;
+    }
+    let written = cx.written(&["capi", "api_version"]);
+    out.push(
+        Diagnostic::new(
+            &codes::VERSION_V1BETA1_DEPRECATED,
+            format!("ClusterAPI {capi} serves the v1beta1 API deprecated"),
+        )
+        .label(
+            cx.span(&["capi", "api_version"]),
+            if written {
+                "v1beta1"
+            } else {
+                "v1beta1 (the default)"
+            },
+        )
+        .label(cx.span(&CAPI), format!("ClusterAPI {capi}"))
+        .help("set `capi.api_version = \"v1beta2\"`"),
+    );
+}
+
 /// `v1beta2` objects need providers that serve that API.
 pub fn api_version(cx: &Ctx, out: &mut Vec<Diagnostic>) {
     if cx.spec.capi.api_version != CapiApiVersion::V1beta2 {
@@ -282,73 +316,96 @@ mod tests {
 
     #[test]
     fn syntax_suggests_dropping_the_v() {
-        let r = run(&[("\"1.33.6\"", "\"v1.33.6\"")]);
-        assert_eq!(r.at(&codes::VERSION_SYNTAX), ["\"v1.33.6\""]);
+        let r = run(&[("\"1.34.2\"", "\"v1.34.2\"")]);
+        assert_eq!(r.at(&codes::VERSION_SYNTAX), ["\"v1.34.2\""]);
         assert_eq!(
             r.with(&codes::VERSION_SYNTAX)[0].help.as_deref(),
-            Some("remove the `v`: \"1.33.6\"")
+            Some("remove the `v`: \"1.34.2\"")
         );
-        let r = run(&[("\"1.10.7\"", "\"1.10\"")]);
-        assert_eq!(r.at(&codes::VERSION_SYNTAX), ["\"1.10\""]);
+        let r = run(&[("\"1.12.11\"", "\"1.12\"")]);
+        assert_eq!(r.at(&codes::VERSION_SYNTAX), ["\"1.12\""]);
         assert!(!run(&[]).fires(&codes::VERSION_SYNTAX));
     }
 
     #[test]
     fn kubernetes_outside_the_window() {
-        // CAPI 1.10 supports up to 1.33; CAPH 1.0 up to 1.34.
-        let r = run(&[("\"1.33.6\"", "\"1.34.1\"")]);
+        // CAPI 1.12 supports 1.29 to 1.35; CAPH 1.1 1.32 to 1.36.
+        let r = run(&[("\"1.34.2\"", "\"1.36.1\"")]);
         assert_eq!(
             r.labelled(&codes::VERSION_KUBERNETES_RANGE),
-            [["\"1.34.1\"", "\"1.10.7\""]]
+            [["\"1.36.1\"", "\"1.12.11\""]]
         );
         assert!(
             r.with(&codes::VERSION_KUBERNETES_RANGE)[0]
                 .help
                 .as_ref()
                 .unwrap()
-                .contains("1.11")
+                .contains("1.13")
         );
-        let r = run(&[("\"1.33.6\"", "\"1.30.0\"")]);
+        let r = run(&[("\"1.34.2\"", "\"1.31.0\"")]);
         assert_eq!(
             r.labelled(&codes::VERSION_KUBERNETES_RANGE),
-            [["\"1.30.0\"", "\"1.0.7\""]]
+            [["\"1.31.0\"", "\"1.1.8\""]]
         );
         assert!(!run(&[]).fires(&codes::VERSION_KUBERNETES_RANGE));
     }
 
     #[test]
     fn provider_pair() {
-        let r = run(&[("\"1.10.7\"", "\"1.12.0\"")]);
+        let r = run(&[("\"1.12.11\"", "\"1.14.0\"")]);
         assert_eq!(
             r.labelled(&codes::VERSION_PROVIDER_PAIR),
-            [["\"1.0.7\"", "\"1.12.0\""]]
+            [["\"1.1.8\"", "\"1.14.0\""]]
         );
-        let r = run(&[("\"1.10.7\"", "\"1.12.0\""), ("\"1.0.7\"", "\"1.1.2\"")]);
+        let r = run(&[("\"1.12.11\"", "\"1.13.0\"")]);
         assert!(!r.fires(&codes::VERSION_PROVIDER_PAIR));
+        assert!(!run(&[]).fires(&codes::VERSION_PROVIDER_PAIR));
     }
 
     #[test]
     fn unknown_and_too_old() {
-        let r = run(&[("\"1.0.7\"", "\"1.9.0\"")]);
+        let r = run(&[("\"1.1.8\"", "\"1.9.0\"")]);
         assert_eq!(r.at(&codes::VERSION_UNKNOWN), ["\"1.9.0\""]);
         assert!(!r.with(&codes::VERSION_UNKNOWN)[0].is_error());
-        let r = run(&[("\"1.10.7\"", "\"1.5.0\"")]);
+        let r = run(&[("\"1.12.11\"", "\"1.5.0\"")]);
         assert_eq!(r.at(&codes::VERSION_TOO_OLD), ["\"1.5.0\""]);
         assert!(!run(&[]).fires(&codes::VERSION_UNKNOWN));
     }
 
     #[test]
     fn v1beta2_needs_new_providers() {
-        let r = run(&[("\"v1beta1\"", "\"v1beta2\"")]);
+        let r = run(&[
+            ("\"1.34.2\"", "\"1.33.6\""),
+            ("\"1.12.11\"", "\"1.10.7\""),
+            ("\"1.1.8\"", "\"1.0.7\""),
+        ]);
         assert_eq!(
             r.labelled(&codes::VERSION_API_VERSION),
             [["\"v1beta2\"", "\"1.10.7\"", "\"1.0.7\""]]
         );
-        let r = run(&[
-            ("\"v1beta1\"", "\"v1beta2\""),
-            ("\"1.10.7\"", "\"1.11.3\""),
-            ("\"1.0.7\"", "\"1.1.2\""),
+        assert!(!run(&[]).fires(&codes::VERSION_API_VERSION));
+    }
+
+    /// Issue 11: ClusterAPI 1.11+ serves v1beta1 deprecated; older ones do not.
+    #[test]
+    fn v1beta1_on_a_new_clusterapi_warns() {
+        let r = run(&[("\"v1beta2\"", "\"v1beta1\"")]);
+        assert_eq!(
+            r.labelled(&codes::VERSION_V1BETA1_DEPRECATED),
+            [["\"v1beta1\"", "\"1.12.11\""]]
+        );
+        assert!(!r.with(&codes::VERSION_V1BETA1_DEPRECATED)[0].is_error());
+        // Left to its default, the warning says so.
+        let r = run(&[("api_version = \"v1beta2\"", "")]);
+        let d = r.with(&codes::VERSION_V1BETA1_DEPRECATED);
+        assert_eq!(d[0].labels[0].message, "v1beta1 (the default)");
+        let old = run(&[
+            ("\"v1beta2\"", "\"v1beta1\""),
+            ("\"1.34.2\"", "\"1.33.6\""),
+            ("\"1.12.11\"", "\"1.10.7\""),
+            ("\"1.1.8\"", "\"1.0.7\""),
         ]);
-        assert!(!r.fires(&codes::VERSION_API_VERSION));
+        assert!(!old.fires(&codes::VERSION_V1BETA1_DEPRECATED));
+        assert!(!run(&[]).fires(&codes::VERSION_V1BETA1_DEPRECATED));
     }
 }

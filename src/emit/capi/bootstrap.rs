@@ -134,7 +134,7 @@ pub fn steps(plan: &Plan) -> Vec<Step> {
             id: "capi-objects",
             title: "apply the ClusterAPI objects (the capi application) on the management cluster".into(),
             probe: "moved || cluster_object_on \"$MGMT_KUBECONFIG\"".into(),
-            action: "refuse_if_cluster_exists\nbuild_manifests\napply_app \"$MGMT_KUBECONFIG\" \"$MANIFESTS/capi\"".into(),
+            action: "refuse_if_cluster_exists\nrender_app capi\napply_app \"$MGMT_KUBECONFIG\" \"$MANIFESTS/capi\"".into(),
         },
         Step {
             id: "first-server",
@@ -185,12 +185,12 @@ pub fn steps(plan: &Plan) -> Vec<Step> {
             id: app,
             title: title.into(),
             probe: format!(
-                "adopted || {{ build_manifests && app_applied \"$WORKLOAD_KUBECONFIG\" \"$MANIFESTS/\"{}; }}",
-                quote(app)
+                "adopted || {{ render_app {app} && app_applied \"$WORKLOAD_KUBECONFIG\" \"$MANIFESTS/\"{app}; }}",
+                app = quote(app)
             ),
             action: format!(
-                "build_manifests\napply_app \"$WORKLOAD_KUBECONFIG\" \"$MANIFESTS/\"{}",
-                quote(app)
+                "render_app {app}\napply_app \"$WORKLOAD_KUBECONFIG\" \"$MANIFESTS/\"{app}",
+                app = quote(app)
             ),
         });
     }
@@ -214,7 +214,7 @@ pub fn steps(plan: &Plan) -> Vec<Step> {
         id: "argocd",
         title: "ArgoCD and the app of apps, which adopt everything".into(),
         probe: "adopted".into(),
-        action: "build_manifests\napply_app \"$WORKLOAD_KUBECONFIG\" \"$MANIFESTS/argocd\"\nrun nix build \"$FLAKE#nixidyEnvs.$(nix_system).$NIXIDY_ENV.bootstrapPackage\" --out-link \"$STATE_DIR/app-of-apps\"\nrun wk apply --server-side --force-conflicts -f \"$STATE_DIR/app-of-apps\"\nnote \"ArgoCD syncs from $GITOPS_REPOSITORY: commit and push the rendered manifests (nixidy switch) if you have not\"".into(),
+        action: "render_app argocd\napply_app \"$WORKLOAD_KUBECONFIG\" \"$MANIFESTS/argocd\"\nrun nix build \"$FLAKE#nixidyEnvs.$(nix_system).$NIXIDY_ENV.bootstrapPackage\" --out-link \"$STATE_DIR/app-of-apps\"\nrun wk apply --server-side --force-conflicts -f \"$STATE_DIR/app-of-apps\"\nnote \"ArgoCD syncs from $GITOPS_REPOSITORY: commit and push the rendered manifests (nixidy switch) if you have not\"".into(),
     });
     steps
 }
@@ -229,7 +229,7 @@ fn api_dns_step(plan: &Plan) -> Step {
                 "seed the {} record (Cloudflare) with the first control-plane address, owned for external-dns",
                 plan.cluster.api_host
             ),
-            probe: "load_dns_token && [ -n \"$(dns_record_content)\" ]".into(),
+            probe: "moved || { load_dns_token && api_record_points_at_first_control_plane; }".into(),
             action: "load_dns_token\nseed_dns_record \"$(first_control_plane_address)\"".into(),
         },
         None => Step {
@@ -238,8 +238,8 @@ fn api_dns_step(plan: &Plan) -> Step {
                 "create the {} record by hand (no [dns] provider) and wait until it resolves",
                 plan.cluster.api_host
             ),
-            probe: "getent hosts \"$API_HOST\" >/dev/null 2>&1".into(),
-            action: "note \"create an A record $API_HOST -> $(first_control_plane_address) at your DNS provider\"\nwait_for \"$API_HOST to resolve\" getent hosts \"$API_HOST\"".into(),
+            probe: "moved || api_host_resolves_to_first_control_plane".into(),
+            action: "note \"create an A record $API_HOST -> $(first_control_plane_address) at your DNS provider\"\nwait_for \"$API_HOST to resolve to the first control plane\" api_host_resolves_to_first_control_plane".into(),
         },
     }
 }
@@ -289,6 +289,8 @@ pub fn script(plan: &Plan) -> String {
     var("NAMESPACE", &plan.names.capi_namespace);
     var("API_HOST", &c.api_host);
     var("API_PORT", &c.api_port.to_string());
+    // CAPH labels every server of the cluster with it.
+    var("SERVER_SELECTOR", &plan.infra.firewall.server_selector);
     var("NIXIDY_ENV", &plan.names.nixidy_env);
     var("APP_OF_APPS", "apps");
     var("GITOPS_REPOSITORY", &plan.gitops.repository);
@@ -464,9 +466,20 @@ retry() {
 
 nix_system() { nix eval --raw --impure --expr builtins.currentSystem; }
 
-# The rendered nixidy environment (a local build; it changes nothing outside).
-build_manifests() {
-  nix build "$FLAKE#nixidyEnvs.$(nix_system).$NIXIDY_ENV.environmentPackage" --out-link "$MANIFESTS" >/dev/null
+# render_app APP: the objects of one application of the nixidy env, one JSON
+# file per object under $MANIFESTS/APP. Only that application is evaluated (a
+# local evaluation; it changes nothing outside): a broken chart pin elsewhere
+# does not stop this step.
+render_app() {
+  local app="$1" dir="$MANIFESTS/$1" objects object file
+  objects="$(nix eval --json "$FLAKE#nixidyEnvs.$(nix_system).$NIXIDY_ENV.config.applications.\"$app\".objects")"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  while IFS= read -r object; do
+    file="$(printf '%s' "$object" | jq -r '[.kind, (.metadata.name | gsub("[.]"; "-")), (.metadata.namespace // empty)] | join("-")')"
+    printf '%s\n' "$object" >"$dir/$file.json"
+  done < <(printf '%s' "$objects" | jq -c '.[]')
+  [ -n "$(ls -A "$dir")" ] || { echo "application $app of the nixidy env $NIXIDY_ENV has no objects" >&2; return 1; }
 }
 
 # apply_app KUBECONFIG DIR: one rendered nixidy application: CRDs and namespaces
@@ -477,16 +490,22 @@ apply_app() {
     echo "no rendered manifests at $dir: is that application in the nixidy env $NIXIDY_ENV?" >&2
     return 1
   fi
-  for f in "$dir"/CustomResourceDefinition-*.yaml "$dir"/Namespace-*.yaml; do
+  for f in "$dir"/CustomResourceDefinition-*.json "$dir"/Namespace-*.json; do
     [ -e "$f" ] || continue
     run kubectl --kubeconfig "$kc" apply --server-side --force-conflicts -f "$f"
   done
-  for f in "$dir"/CustomResourceDefinition-*.yaml; do
+  for f in "$dir"/CustomResourceDefinition-*.json; do
     [ -e "$f" ] || continue
     run kubectl --kubeconfig "$kc" wait --for=condition=Established --timeout=120s -f "$f"
   done
   retry "applying $dir" run kubectl --kubeconfig "$kc" apply --server-side --force-conflicts -f "$dir"
-  for f in "$dir"/Deployment-*.yaml "$dir"/DaemonSet-*.yaml "$dir"/StatefulSet-*.yaml; do
+  # Deployments: available (enough replicas for their rollout strategy; a
+  # second replica may wait for a node that joins later); the rest: rolled out.
+  for f in "$dir"/Deployment-*.json; do
+    [ -e "$f" ] || continue
+    run kubectl --kubeconfig "$kc" wait --for=condition=Available --timeout="${WAIT_TIMEOUT}s" -f "$f"
+  done
+  for f in "$dir"/DaemonSet-*.json "$dir"/StatefulSet-*.json; do
     [ -e "$f" ] || continue
     run kubectl --kubeconfig "$kc" rollout status --timeout="${WAIT_TIMEOUT}s" -f "$f"
   done
@@ -497,7 +516,11 @@ app_applied() {
   local kc="$1" dir="$2" f
   [ -d "$dir" ] || return 1
   kubectl --kubeconfig "$kc" diff --server-side --force-conflicts -f "$dir" >/dev/null 2>&1 || return 1
-  for f in "$dir"/Deployment-*.yaml "$dir"/DaemonSet-*.yaml "$dir"/StatefulSet-*.yaml; do
+  for f in "$dir"/Deployment-*.json; do
+    [ -e "$f" ] || continue
+    kubectl --kubeconfig "$kc" wait --for=condition=Available --timeout=1s -f "$f" >/dev/null 2>&1 || return 1
+  done
+  for f in "$dir"/DaemonSet-*.json "$dir"/StatefulSet-*.json; do
     [ -e "$f" ] || continue
     kubectl --kubeconfig "$kc" rollout status --timeout=1s -f "$f" >/dev/null 2>&1 || return 1
   done
@@ -509,13 +532,17 @@ ensure_namespace() {
   fi
 }
 
-# image_exists NAME: a snapshot labelled caph-image-name=NAME exists. hcloud's
-# errors (no token, no network) stay visible and fail the check.
-image_exists() {
+load_hcloud_token() {
   if [ -z "${HCLOUD_TOKEN:-}" ]; then
     HCLOUD_TOKEN=$(read_hcloud_token)
     export HCLOUD_TOKEN
   fi
+}
+
+# image_exists NAME: a snapshot labelled caph-image-name=NAME exists. hcloud's
+# errors (no token, no network) stay visible and fail the check.
+image_exists() {
+  load_hcloud_token
   local ids
   ids=$(hcloud image list --type snapshot --selector "caph-image-name=$1" -o noheader -o columns=id)
   [ -n "$ids" ]
@@ -557,9 +584,16 @@ adopted() {
 api_ready() { curl -ksf --max-time 5 "https://$API_HOST:$API_PORT/readyz" >/dev/null 2>&1; }
 
 # A second set of ClusterAPI objects would create a second set of servers.
+# Asked of Hetzner, not of DNS: resolving api_host before its record exists
+# would cache the negative answer (for up to the zone's negative TTL) here and
+# in kind, and stall the steps that need the record.
 refuse_if_cluster_exists() {
-  if api_ready; then
-    echo "the API at $API_HOST already answers but the management cluster has no Cluster $CLUSTER:" >&2
+  load_hcloud_token
+  local servers
+  servers=$(hcloud server list --selector "$SERVER_SELECTOR" -o noheader -o columns=name)
+  if [ -n "$servers" ]; then
+    echo "servers of cluster $CLUSTER exist ($SERVER_SELECTOR) but the management cluster has no Cluster $CLUSTER:" >&2
+    printf '%s\n' "$servers" | sed 's/^/  /' >&2
     echo "refusing to create the cluster a second time (restore the management cluster, or run --from a later step)" >&2
     return 1
   fi
@@ -607,6 +641,20 @@ dns_record_content() {
   cf_api GET "/zones/$zone/dns_records?type=A&name=$API_HOST" | jq -r '.result[0].content // empty'
 }
 
+# The record exists and points at the first control plane (a stale record of an
+# earlier cluster does not count).
+api_record_points_at_first_control_plane() {
+  local address
+  address="$(first_control_plane_address)"
+  [ -n "$address" ] && [ "$(dns_record_content)" = "$address" ]
+}
+
+api_host_resolves_to_first_control_plane() {
+  local address
+  address="$(first_control_plane_address)"
+  [ -n "$address" ] && getent hosts "$API_HOST" | awk '{ print $1 }' | grep -qxF "$address"
+}
+
 # The A record, and the TXT record external-dns (TXT registry, new format)
 # reads as "this record is mine": owner = the cluster, resource = cheapam's
 # DNSEndpoint.
@@ -616,11 +664,22 @@ seed_dns_record() {
   [ -n "$address" ] || { echo "no control-plane address yet" >&2; return 1; }
   zone="$(dns_zone_id)"
   [ -n "$zone" ] || { echo "zone $DNS_ZONE not found with this token" >&2; return 1; }
-  run cf_post "/zones/$zone/dns_records" \
-    "$(jq -nc --arg n "$API_HOST" --arg c "$address" '{type: "A", name: $n, content: $c, ttl: 60, proxied: false}')"
-  run cf_post "/zones/$zone/dns_records" \
-    "$(jq -nc --arg n "a-$API_HOST" --arg o "$DNS_OWNER" --arg r "$DNS_OWNER_RESOURCE" \
-      '{type: "TXT", name: $n, ttl: 60, content: ("\"heritage=external-dns,external-dns/owner=" + $o + ",external-dns/resource=" + $r + "\"")}')"
+  local record txt
+  # A stale record (an earlier cluster) is corrected, never duplicated.
+  record="$(cf_api GET "/zones/$zone/dns_records?type=A&name=$API_HOST" | jq -r '.result[0].id // empty')"
+  if [ -n "$record" ]; then
+    run cf_api PATCH "/zones/$zone/dns_records/$record" \
+      "$(jq -nc --arg c "$address" '{content: $c, ttl: 60, proxied: false}')" >/dev/null
+  else
+    run cf_post "/zones/$zone/dns_records" \
+      "$(jq -nc --arg n "$API_HOST" --arg c "$address" '{type: "A", name: $n, content: $c, ttl: 60, proxied: false}')"
+  fi
+  txt="$(cf_api GET "/zones/$zone/dns_records?type=TXT&name=a-$API_HOST" | jq -r '.result[0].id // empty')"
+  if [ -z "$txt" ]; then
+    run cf_post "/zones/$zone/dns_records" \
+      "$(jq -nc --arg n "a-$API_HOST" --arg o "$DNS_OWNER" --arg r "$DNS_OWNER_RESOURCE" \
+        '{type: "TXT", name: $n, ttl: 60, content: ("\"heritage=external-dns,external-dns/owner=" + $o + ",external-dns/resource=" + $r + "\"")}')"
+  fi
 }
 "#;
 

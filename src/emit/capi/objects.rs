@@ -7,7 +7,7 @@
 use super::super::{EmitError, OutputFile, nix_file};
 use crate::nix::{Expr, Value};
 use crate::plan::Plan;
-use crate::plan::capi::{ClusterApiPlan, Template, kubelet_args};
+use crate::plan::capi::{ClusterApiPlan, PRIVATE_ADDRESS, Template, kubelet_args};
 use crate::repo::Layer;
 use serde_json::{Value as Json, json};
 use std::collections::BTreeMap;
@@ -207,7 +207,7 @@ fn hetzner_cluster(plan: &Plan) -> Object {
                 "hcloudNetwork": {
                     "enabled": true,
                     "cidrBlock": plan.network.cidr,
-                    "subnetCidrBlock": plan.network.cidr,
+                    "subnetCidrBlock": plan.network.subnet_cidr,
                     "networkZone": plan.network.zone,
                 },
                 "hcloudPlacementGroups": placement_groups,
@@ -253,21 +253,29 @@ fn control_plane(plan: &Plan, capi: &ClusterApiPlan) -> Object {
     }
     // k8sgen deploys CoreDNS itself, at `dns_ip`.
     skip_phases.push("addon/coredns");
-    let mut init = json!({ "nodeRegistration": registration, "skipPhases": skip_phases });
-    let mut join = json!({ "nodeRegistration": registration });
+    // etcd and the API server on the private network (the firewall drops etcd
+    // on the public address, and a joining control plane dials it there).
+    let local_endpoint = json!({ "advertiseAddress": PRIVATE_ADDRESS });
+    let mut init = json!({
+        "localAPIEndpoint": local_endpoint,
+        "nodeRegistration": registration,
+        "skipPhases": skip_phases,
+    });
+    let mut join = json!({
+        "controlPlane": { "localAPIEndpoint": local_endpoint },
+        "nodeRegistration": registration,
+    });
     if let Some(patches) = capi.patches(true) {
         init["patches"] = patches.clone();
         join["patches"] = patches;
     }
-    let mut kubeadm = json!({
+    let kubeadm = json!({
         "clusterConfiguration": cluster_configuration,
         "initConfiguration": init,
         "joinConfiguration": join,
+        "files": capi.files(true),
+        "preKubeadmCommands": capi.pre_kubeadm_commands(),
     });
-    let files = capi.files(true);
-    if files.as_array().is_some_and(|f| !f.is_empty()) {
-        kubeadm["files"] = files;
-    }
     let machine = &capi.control_plane_machine;
     let infrastructure_ref = capi.reference(&machine.api_version, &machine.kind, &machine.name);
     let spec = if capi.is_v1beta2() {
@@ -314,12 +322,21 @@ fn control_plane(plan: &Plan, capi: &ClusterApiPlan) -> Object {
     }
 }
 
+/// Templates are replaced, never changed (a new content hash, a new name): the
+/// old ones stay on the cluster (`Prune=false`; MachineSets of earlier
+/// rollouts still name them). `IgnoreExtraneous` keeps them from holding the
+/// `capi` application OutOfSync once they left the rendered manifests.
+pub const TEMPLATE_COMPARE_OPTIONS: (&str, &str) =
+    ("argocd.argoproj.io/compare-options", "IgnoreExtraneous");
+
 fn template(plan: &Plan, t: &Template) -> Object {
+    let mut metadata = metadata(plan, &t.name);
+    metadata["annotations"][TEMPLATE_COMPARE_OPTIONS.0] = json!(TEMPLATE_COMPARE_OPTIONS.1);
     Object {
         json: json!({
             "apiVersion": t.api_version,
             "kind": t.kind,
-            "metadata": metadata(plan, &t.name),
+            "metadata": metadata,
             "spec": t.spec,
         }),
         tunable: &[],

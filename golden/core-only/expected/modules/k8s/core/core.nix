@@ -12,7 +12,7 @@
     images = {
       x86_64 = "core-x86_64-3";
     };
-    kubernetesVersion = "1.33.6";
+    kubernetesVersion = "1.34.2";
     locations = [ "nbg1" ];
     name = "core";
     networkCidr = "10.10.0.0/16";

@@ -12,7 +12,7 @@
     images = {
       x86_64 = "edge-x86_64-1";
     };
-    kubernetesVersion = "1.33.6";
+    kubernetesVersion = "1.34.2";
     locations = [ "hel1" ];
     name = "edge";
     networkCidr = "10.0.0.0/16";

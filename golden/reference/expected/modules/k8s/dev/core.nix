@@ -13,7 +13,7 @@
       aarch64 = "dev-aarch64-1";
       x86_64 = "dev-x86_64-1";
     };
-    kubernetesVersion = "1.33.6";
+    kubernetesVersion = "1.34.2";
     locations = [ "fsn1" ];
     name = "dev";
     networkCidr = "10.0.0.0/16";

@@ -13,7 +13,7 @@
       aarch64 = "ha-aarch64-3";
       x86_64 = "ha-x86_64-3";
     };
-    kubernetesVersion = "1.33.6";
+    kubernetesVersion = "1.34.2";
     locations = [
       "fsn1"
       "hel1"

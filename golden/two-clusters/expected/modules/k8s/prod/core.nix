@@ -13,7 +13,7 @@
       aarch64 = "prod-aarch64-1";
       x86_64 = "prod-x86_64-1";
     };
-    kubernetesVersion = "1.33.6";
+    kubernetesVersion = "1.34.2";
     locations = [
       "fsn1"
       "hel1"

@@ -12,7 +12,7 @@
     images = {
       x86_64 = "stage-x86_64-3";
     };
-    kubernetesVersion = "1.33.6";
+    kubernetesVersion = "1.34.2";
     locations = [
       "fsn1"
       "hel1"

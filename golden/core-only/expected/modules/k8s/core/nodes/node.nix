@@ -18,29 +18,65 @@
         pkgs.cri-tools
         pkgs.cni-plugins
         pkgs.conntrack-tools
+        # preKubeadmCommands read the node's private address from Hetzner's
+        # metadata service with it.
+        pkgs.curl
         pkgs.ethtool
         pkgs.iproute2
         pkgs.iptables
         pkgs.socat
         pkgs.util-linux
       ];
+      # Which ClusterAPI and CAPH minors support each Kubernetes minor (k8sgen's
+      # version table), for the assertion's message.
+      supportedBy = {
+        "1.25" = "ClusterAPI 1.8 (no CAPH release k8sgen knows)";
+        "1.26" = "ClusterAPI 1.8 to 1.10 (no CAPH release k8sgen knows)";
+        "1.27" = "ClusterAPI 1.8 to 1.10 (no CAPH release k8sgen knows)";
+        "1.28" = "ClusterAPI 1.8 to 1.11 (no CAPH release k8sgen knows)";
+        "1.29" = "ClusterAPI 1.8 to 1.12 (no CAPH release k8sgen knows)";
+        "1.30" = "ClusterAPI 1.8 to 1.13 (no CAPH release k8sgen knows)";
+        "1.31" = "ClusterAPI 1.8 to 1.14, CAPH 1.0";
+        "1.32" = "ClusterAPI 1.9 to 1.14, CAPH 1.0 to 1.1";
+        "1.33" = "ClusterAPI 1.10 to 1.14, CAPH 1.0 to 1.1";
+        "1.34" = "ClusterAPI 1.11 to 1.14, CAPH 1.0 to 1.1";
+        "1.35" = "ClusterAPI 1.12 to 1.14, CAPH 1.1";
+        "1.36" = "ClusterAPI 1.13 to 1.14, CAPH 1.1";
+        "1.37" = "ClusterAPI 1.13 to 1.14 (no CAPH release k8sgen knows)";
+      };
     in
     {
       imports = [ (modulesPath + "/profiles/qemu-guest.nix") ];
 
-      # kubeadm refuses a kubelet newer than the control plane, and the kubelet
-      # comes from the nodes' nixpkgs.
+      # The kubelet comes from the nodes' nixpkgs. kubeadm's version skew rule is
+      # about minors: the kubelet must have the control plane's minor (a newer
+      # one is refused, an older one is a skew nobody planned).
       assertions = [
         {
-          assertion = pkgs.kubernetes.version == "1.33.6";
+          assertion = lib.versions.majorMinor pkgs.kubernetes.version == "1.34";
           message =
             "k8s/core/node: the nodes' nixpkgs ships Kubernetes "
             + pkgs.kubernetes.version
-            + ", but clusters/core.toml sets cluster.kubernetes_version = \"1.33.6\" (kubeadm refuses a kubelet newer than the control plane, and an older one is a skew the cluster was not planned for). Fix one of: pin the nodes' nixpkgs to a revision whose pkgs.kubernetes is 1.33.6 (or overlay pkgs.kubernetes); or set cluster.kubernetes_version = \""
-            + pkgs.kubernetes.version
-            + "\" in clusters/core.toml and run `k8sgen compile clusters/core.toml`.";
+            + ", but clusters/core.toml sets cluster.kubernetes_version = \"1.34.2\": the kubelet must have the control plane's minor, 1.34 (kubeadm refuses a newer kubelet, and an older one is a skew the cluster was not planned for). Fix one of: pin the nodes' nixpkgs to a revision that ships Kubernetes 1.34.x (or overlay pkgs.kubernetes); or move the cluster to the nodes' minor, which is supported by "
+            + (supportedBy.${lib.versions.majorMinor pkgs.kubernetes.version}
+            or "no ClusterAPI release k8sgen knows"
+            )
+            + ": set cluster.kubernetes_version (and capi.version, capi.hetzner_provider if needed) in clusters/core.toml, one minor at a time, and run `k8sgen compile clusters/core.toml`.";
         }
       ];
+      # A newer patch of the same minor works, but the control plane should
+      # catch up: ClusterAPI rolls it on a kubernetes_version change.
+      warnings =
+        lib.optional
+          (
+            lib.versions.majorMinor pkgs.kubernetes.version == "1.34"
+            && builtins.compareVersions pkgs.kubernetes.version "1.34.2" > 0
+          )
+          (
+            "k8s/core/node: the nodes' kubelet is "
+            + pkgs.kubernetes.version
+            + ", newer than cluster.kubernetes_version = \"1.34.2\" in clusters/core.toml: set it to the nodes' version so ClusterAPI moves the control plane to the same patch, and run `k8sgen compile clusters/core.toml`."
+          );
 
       environment.systemPackages = nodePackages;
 
@@ -54,11 +90,51 @@
         };
       };
       systemd.tmpfiles.rules = [
-        "C /opt/cni/bin - - - - ${pkgs.cni-plugins}/bin"
+        # Writable by root (Cilium's init containers install cilium-cni here
+        # with every capability dropped but root's file access); a copy of the
+        # store directory would be read-only (0555).
+        "d /opt/cni/bin 0755 root root -"
         # etcd's files should not be copy-on-write on btrfs.
         "d /var/lib/etcd 0700 root root -"
         "h /var/lib/etcd - - - - +C"
       ];
+      # The CNI plugins of the running system, installed on every boot and on
+      # every switch (a NixOS update brings new ones): copied with mode 0755,
+      # never the store's 0555, each renamed into place so a plugin in use is
+      # not overwritten; files that are not ours (cilium-cni) stay.
+      systemd.services.k8sgen-cni-plugins = {
+        description = "Install the CNI plugins into /opt/cni/bin";
+        wantedBy = [
+          "multi-user.target"
+          "containerd.service"
+        ];
+        after = [ "systemd-tmpfiles-setup.service" ];
+        before = [
+          "containerd.service"
+          "kubelet.service"
+        ];
+        path = [ pkgs.coreutils ];
+        serviceConfig = {
+          Type = "oneshot";
+          RemainAfterExit = true;
+        };
+        script = ''
+          dest=/opt/cni/bin
+          install -d -m 0755 -o root -g root "$dest"
+          for plugin in ${pkgs.cni-plugins}/bin/*; do
+            name=''${plugin##*/}
+            install -m 0755 -o root -g root "$plugin" "$dest/.$name.k8sgen"
+            mv -f "$dest/.$name.k8sgen" "$dest/$name"
+          done
+        '';
+      };
+
+      # kubeadm's static pods mount /etc/ssl/certs and /etc/pki from the host,
+      # but not /nix/store: NixOS's links into the store would dangle inside
+      # them. Real files instead.
+      environment.etc."ssl/certs/ca-certificates.crt".mode = "0444";
+      environment.etc."ssl/certs/ca-bundle.crt".mode = "0444";
+      environment.etc."pki/tls/certs/ca-bundle.crt".mode = "0444";
 
       # The kubelet unit of kubeadm's packages: inert until kubeadm writes its
       # configuration (kubeadm's kubelet-start phase then restarts it).
@@ -119,13 +195,63 @@
         network.enable = lib.mkDefault true;
         extraPackages = nodePackages;
       };
+      # cloud-final runs ClusterAPI's `kubeadm init|join` once, never again:
+      # everything kubeadm's preflight checks must be up before it.
+      systemd.services.cloud-final = {
+        wants = [
+          "containerd.service"
+          "k8sgen-cni-plugins.service"
+          "k8sgen-public-ipv6.service"
+        ];
+        after = [
+          "containerd.service"
+          "k8sgen-cni-plugins.service"
+          "k8sgen-hostname.service"
+          "k8sgen-public-ipv6.service"
+        ];
+      };
       networking.useDHCP = lib.mkDefault false;
       systemd.network.enable = lib.mkDefault true;
+      # Interfaces keep the names Hetzner's network configuration uses (eth0 the
+      # public one, eth1 the private network), so cloud-init's networkd files
+      # for them apply.
+      boot.kernelParams = [ "net.ifnames=0" ];
       # cloud-init configures the public interface from Hetzner's metadata; every
-      # other interface (the private network) gets DHCP.
+      # other interface (the private network) gets DHCP, and so does the public
+      # one should cloud-init's file be missing.
       systemd.network.networks."99-k8sgen-dhcp" = {
-        matchConfig.Name = "en* eth*";
+        matchConfig.Name = "eth*";
         networkConfig.DHCP = "ipv4";
+      };
+      # Hetzner gives the public interface a static IPv6 address (<prefix>::1,
+      # which cheapam publishes as the node's ExternalIP) only through the
+      # metadata's network configuration: make sure it is there, whoever
+      # configured the interface.
+      systemd.services.k8sgen-public-ipv6 = {
+        description = "Configure the public IPv6 address from the Hetzner metadata service";
+        wantedBy = [ "multi-user.target" ];
+        wants = [ "network-online.target" ];
+        after = [ "network-online.target" ];
+        path = [
+          pkgs.curl
+          pkgs.gnused
+          pkgs.iproute2
+        ];
+        serviceConfig = {
+          Type = "oneshot";
+          RemainAfterExit = true;
+        };
+        script = ''
+          config=$(curl --fail --silent --show-error --retry 30 --retry-delay 2 --retry-connrefused \
+            http://169.254.169.254/hetzner/v1/metadata)
+          address=$(printf '%s\n' "$config" | sed -n 's|^[ -]*address: *\([0-9a-fA-F:]*:[0-9a-fA-F:]*/[0-9]*\) *$|\1|p' | head -n 1)
+          if [ -z "$address" ]; then
+            echo "no public IPv6 address in the metadata (a server without IPv6)"
+            exit 0
+          fi
+          ip -6 address replace "$address" dev eth0
+          ip -6 route replace default via fe80::1 dev eth0
+        '';
       };
       services.resolved.enable = lib.mkDefault true;
       # The Hetzner firewall guards the public interfaces; Cilium the pods.
@@ -140,7 +266,11 @@
         wantedBy = [ "multi-user.target" ];
         requires = [ "containerd.service" ];
         after = [ "containerd.service" ];
-        before = [ "kubelet.service" ];
+        # kubeadm (in cloud-final) starts the static pods and then cheapam.
+        before = [
+          "kubelet.service"
+          "cloud-final.service"
+        ];
         path = [
           pkgs.containerd
           pkgs.gzip

@@ -32,7 +32,7 @@
         branch = "release/edge";
         rootPath = "./rendered/edge";
       };
-      nixidy.k8sVersion = lib.mkDefault "1.33";
+      nixidy.k8sVersion = lib.mkDefault "1.34";
       # Applications are added by nixidy/services/*.nix (k8sgen's services) and
       # nixidy/apps/*.nix (the spec's apps). Their ArgoCD sync waves order them:
       # -30 Cilium and cheapam, -25 CoreDNS, -20 the other services, -10 the

@@ -9,11 +9,12 @@ CLUSTER='dev'
 NAMESPACE='dev'
 API_HOST='api.dev.example.com'
 API_PORT='6443'
+SERVER_SELECTOR='caph-cluster-dev=owned'
 NIXIDY_ENV='dev'
 APP_OF_APPS='apps'
 GITOPS_REPOSITORY='https://github.com/example/cluster-config.git'
-CAPI_VERSION='v1.10.7'
-CAPH_VERSION='v1.0.7'
+CAPI_VERSION='v1.12.11'
+CAPH_VERSION='v1.1.8'
 DNS_OWNER='dev'
 DNS_OWNER_RESOURCE='crd/kube-system/apiservers'
 DNS_ZONE='example.com'
@@ -29,7 +30,7 @@ step_title() {
   'infra') echo 'terranix apply: firewall and SSH key look-ups (nix run .#k8s-dev)' ;;
   'images') echo 'node images, one snapshot per architecture (nix run .#k8s-dev-images)' ;;
   'kind') echo 'kind management cluster' ;;
-  'providers') echo 'clusterctl init on the management cluster: cluster-api, kubeadm v1.10.7, hetzner v1.0.7' ;;
+  'providers') echo 'clusterctl init on the management cluster: cluster-api, kubeadm v1.12.11, hetzner v1.1.8' ;;
   'management-secrets') echo 'the CAPH Secret with the move label (nix run .#k8s-dev-secrets -- --target management)' ;;
   'capi-objects') echo 'apply the ClusterAPI objects (the capi application) on the management cluster' ;;
   'first-server') echo 'wait for the first control-plane server and its address' ;;
@@ -159,9 +160,20 @@ retry() {
 
 nix_system() { nix eval --raw --impure --expr builtins.currentSystem; }
 
-# The rendered nixidy environment (a local build; it changes nothing outside).
-build_manifests() {
-  nix build "$FLAKE#nixidyEnvs.$(nix_system).$NIXIDY_ENV.environmentPackage" --out-link "$MANIFESTS" >/dev/null
+# render_app APP: the objects of one application of the nixidy env, one JSON
+# file per object under $MANIFESTS/APP. Only that application is evaluated (a
+# local evaluation; it changes nothing outside): a broken chart pin elsewhere
+# does not stop this step.
+render_app() {
+  local app="$1" dir="$MANIFESTS/$1" objects object file
+  objects="$(nix eval --json "$FLAKE#nixidyEnvs.$(nix_system).$NIXIDY_ENV.config.applications.\"$app\".objects")"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  while IFS= read -r object; do
+    file="$(printf '%s' "$object" | jq -r '[.kind, (.metadata.name | gsub("[.]"; "-")), (.metadata.namespace // empty)] | join("-")')"
+    printf '%s\n' "$object" >"$dir/$file.json"
+  done < <(printf '%s' "$objects" | jq -c '.[]')
+  [ -n "$(ls -A "$dir")" ] || { echo "application $app of the nixidy env $NIXIDY_ENV has no objects" >&2; return 1; }
 }
 
 # apply_app KUBECONFIG DIR: one rendered nixidy application: CRDs and namespaces
@@ -172,16 +184,22 @@ apply_app() {
     echo "no rendered manifests at $dir: is that application in the nixidy env $NIXIDY_ENV?" >&2
     return 1
   fi
-  for f in "$dir"/CustomResourceDefinition-*.yaml "$dir"/Namespace-*.yaml; do
+  for f in "$dir"/CustomResourceDefinition-*.json "$dir"/Namespace-*.json; do
     [ -e "$f" ] || continue
     run kubectl --kubeconfig "$kc" apply --server-side --force-conflicts -f "$f"
   done
-  for f in "$dir"/CustomResourceDefinition-*.yaml; do
+  for f in "$dir"/CustomResourceDefinition-*.json; do
     [ -e "$f" ] || continue
     run kubectl --kubeconfig "$kc" wait --for=condition=Established --timeout=120s -f "$f"
   done
   retry "applying $dir" run kubectl --kubeconfig "$kc" apply --server-side --force-conflicts -f "$dir"
-  for f in "$dir"/Deployment-*.yaml "$dir"/DaemonSet-*.yaml "$dir"/StatefulSet-*.yaml; do
+  # Deployments: available (enough replicas for their rollout strategy; a
+  # second replica may wait for a node that joins later); the rest: rolled out.
+  for f in "$dir"/Deployment-*.json; do
+    [ -e "$f" ] || continue
+    run kubectl --kubeconfig "$kc" wait --for=condition=Available --timeout="${WAIT_TIMEOUT}s" -f "$f"
+  done
+  for f in "$dir"/DaemonSet-*.json "$dir"/StatefulSet-*.json; do
     [ -e "$f" ] || continue
     run kubectl --kubeconfig "$kc" rollout status --timeout="${WAIT_TIMEOUT}s" -f "$f"
   done
@@ -192,7 +210,11 @@ app_applied() {
   local kc="$1" dir="$2" f
   [ -d "$dir" ] || return 1
   kubectl --kubeconfig "$kc" diff --server-side --force-conflicts -f "$dir" >/dev/null 2>&1 || return 1
-  for f in "$dir"/Deployment-*.yaml "$dir"/DaemonSet-*.yaml "$dir"/StatefulSet-*.yaml; do
+  for f in "$dir"/Deployment-*.json; do
+    [ -e "$f" ] || continue
+    kubectl --kubeconfig "$kc" wait --for=condition=Available --timeout=1s -f "$f" >/dev/null 2>&1 || return 1
+  done
+  for f in "$dir"/DaemonSet-*.json "$dir"/StatefulSet-*.json; do
     [ -e "$f" ] || continue
     kubectl --kubeconfig "$kc" rollout status --timeout=1s -f "$f" >/dev/null 2>&1 || return 1
   done
@@ -204,13 +226,17 @@ ensure_namespace() {
   fi
 }
 
-# image_exists NAME: a snapshot labelled caph-image-name=NAME exists. hcloud's
-# errors (no token, no network) stay visible and fail the check.
-image_exists() {
+load_hcloud_token() {
   if [ -z "${HCLOUD_TOKEN:-}" ]; then
     HCLOUD_TOKEN=$(read_hcloud_token)
     export HCLOUD_TOKEN
   fi
+}
+
+# image_exists NAME: a snapshot labelled caph-image-name=NAME exists. hcloud's
+# errors (no token, no network) stay visible and fail the check.
+image_exists() {
+  load_hcloud_token
   local ids
   ids=$(hcloud image list --type snapshot --selector "caph-image-name=$1" -o noheader -o columns=id)
   [ -n "$ids" ]
@@ -252,9 +278,16 @@ adopted() {
 api_ready() { curl -ksf --max-time 5 "https://$API_HOST:$API_PORT/readyz" >/dev/null 2>&1; }
 
 # A second set of ClusterAPI objects would create a second set of servers.
+# Asked of Hetzner, not of DNS: resolving api_host before its record exists
+# would cache the negative answer (for up to the zone's negative TTL) here and
+# in kind, and stall the steps that need the record.
 refuse_if_cluster_exists() {
-  if api_ready; then
-    echo "the API at $API_HOST already answers but the management cluster has no Cluster $CLUSTER:" >&2
+  load_hcloud_token
+  local servers
+  servers=$(hcloud server list --selector "$SERVER_SELECTOR" -o noheader -o columns=name)
+  if [ -n "$servers" ]; then
+    echo "servers of cluster $CLUSTER exist ($SERVER_SELECTOR) but the management cluster has no Cluster $CLUSTER:" >&2
+    printf '%s\n' "$servers" | sed 's/^/  /' >&2
     echo "refusing to create the cluster a second time (restore the management cluster, or run --from a later step)" >&2
     return 1
   fi
@@ -302,6 +335,20 @@ dns_record_content() {
   cf_api GET "/zones/$zone/dns_records?type=A&name=$API_HOST" | jq -r '.result[0].content // empty'
 }
 
+# The record exists and points at the first control plane (a stale record of an
+# earlier cluster does not count).
+api_record_points_at_first_control_plane() {
+  local address
+  address="$(first_control_plane_address)"
+  [ -n "$address" ] && [ "$(dns_record_content)" = "$address" ]
+}
+
+api_host_resolves_to_first_control_plane() {
+  local address
+  address="$(first_control_plane_address)"
+  [ -n "$address" ] && getent hosts "$API_HOST" | awk '{ print $1 }' | grep -qxF "$address"
+}
+
 # The A record, and the TXT record external-dns (TXT registry, new format)
 # reads as "this record is mine": owner = the cluster, resource = cheapam's
 # DNSEndpoint.
@@ -311,11 +358,22 @@ seed_dns_record() {
   [ -n "$address" ] || { echo "no control-plane address yet" >&2; return 1; }
   zone="$(dns_zone_id)"
   [ -n "$zone" ] || { echo "zone $DNS_ZONE not found with this token" >&2; return 1; }
-  run cf_post "/zones/$zone/dns_records" \
-    "$(jq -nc --arg n "$API_HOST" --arg c "$address" '{type: "A", name: $n, content: $c, ttl: 60, proxied: false}')"
-  run cf_post "/zones/$zone/dns_records" \
-    "$(jq -nc --arg n "a-$API_HOST" --arg o "$DNS_OWNER" --arg r "$DNS_OWNER_RESOURCE" \
-      '{type: "TXT", name: $n, ttl: 60, content: ("\"heritage=external-dns,external-dns/owner=" + $o + ",external-dns/resource=" + $r + "\"")}')"
+  local record txt
+  # A stale record (an earlier cluster) is corrected, never duplicated.
+  record="$(cf_api GET "/zones/$zone/dns_records?type=A&name=$API_HOST" | jq -r '.result[0].id // empty')"
+  if [ -n "$record" ]; then
+    run cf_api PATCH "/zones/$zone/dns_records/$record" \
+      "$(jq -nc --arg c "$address" '{content: $c, ttl: 60, proxied: false}')" >/dev/null
+  else
+    run cf_post "/zones/$zone/dns_records" \
+      "$(jq -nc --arg n "$API_HOST" --arg c "$address" '{type: "A", name: $n, content: $c, ttl: 60, proxied: false}')"
+  fi
+  txt="$(cf_api GET "/zones/$zone/dns_records?type=TXT&name=a-$API_HOST" | jq -r '.result[0].id // empty')"
+  if [ -z "$txt" ]; then
+    run cf_post "/zones/$zone/dns_records" \
+      "$(jq -nc --arg n "a-$API_HOST" --arg o "$DNS_OWNER" --arg r "$DNS_OWNER_RESOURCE" \
+        '{type: "TXT", name: $n, ttl: 60, content: ("\"heritage=external-dns,external-dns/owner=" + $o + ",external-dns/resource=" + $r + "\"")}')"
+  fi
 }
 
 done_infra() {
@@ -370,7 +428,7 @@ done_capi_objects() {
 
 run_capi_objects() {
   refuse_if_cluster_exists
-  build_manifests
+  render_app capi
   apply_app "$MGMT_KUBECONFIG" "$MANIFESTS/capi"
 }
 
@@ -384,7 +442,7 @@ run_first_server() {
 }
 
 done_api_dns() {
-  load_dns_token && [ -n "$(dns_record_content)" ]
+  moved || { load_dns_token && api_record_points_at_first_control_plane; }
 }
 
 run_api_dns() {
@@ -417,47 +475,47 @@ run_workload_secrets() {
 }
 
 done_cheapam() {
-  adopted || { build_manifests && app_applied "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'cheapam'; }
+  adopted || { render_app 'cheapam' && app_applied "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'cheapam'; }
 }
 
 run_cheapam() {
-  build_manifests
+  render_app 'cheapam'
   apply_app "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'cheapam'
 }
 
 done_cilium() {
-  adopted || { build_manifests && app_applied "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'cilium'; }
+  adopted || { render_app 'cilium' && app_applied "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'cilium'; }
 }
 
 run_cilium() {
-  build_manifests
+  render_app 'cilium'
   apply_app "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'cilium'
 }
 
 done_coredns() {
-  adopted || { build_manifests && app_applied "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'coredns'; }
+  adopted || { render_app 'coredns' && app_applied "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'coredns'; }
 }
 
 run_coredns() {
-  build_manifests
+  render_app 'coredns'
   apply_app "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'coredns'
 }
 
 done_cert_manager() {
-  adopted || { build_manifests && app_applied "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'cert-manager'; }
+  adopted || { render_app 'cert-manager' && app_applied "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'cert-manager'; }
 }
 
 run_cert_manager() {
-  build_manifests
+  render_app 'cert-manager'
   apply_app "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'cert-manager'
 }
 
 done_external_dns() {
-  adopted || { build_manifests && app_applied "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'external-dns'; }
+  adopted || { render_app 'external-dns' && app_applied "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'external-dns'; }
 }
 
 run_external_dns() {
-  build_manifests
+  render_app 'external-dns'
   apply_app "$WORKLOAD_KUBECONFIG" "$MANIFESTS/"'external-dns'
 }
 
@@ -482,7 +540,7 @@ done_argocd() {
 }
 
 run_argocd() {
-  build_manifests
+  render_app argocd
   apply_app "$WORKLOAD_KUBECONFIG" "$MANIFESTS/argocd"
   run nix build "$FLAKE#nixidyEnvs.$(nix_system).$NIXIDY_ENV.bootstrapPackage" --out-link "$STATE_DIR/app-of-apps"
   run wk apply --server-side --force-conflicts -f "$STATE_DIR/app-of-apps"

@@ -20,30 +20,76 @@
         # that it carries the same sync options: deleting it deletes them all.
         resources = {
           "bootstrap.cluster.x-k8s.io" = {
-            v1beta1 = {
+            v1beta2 = {
               KubeadmConfigTemplate = {
-                dev-arm-1be7e9cb = {
-                  apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
+                dev-arm-bcc65a25 = {
+                  apiVersion = "bootstrap.cluster.x-k8s.io/v1beta2";
                   kind = "KubeadmConfigTemplate";
                   metadata = {
                     annotations = {
+                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
                       "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                     };
                     labels = {
                       "cluster.x-k8s.io/cluster-name" = "dev";
                     };
-                    name = "dev-arm-1be7e9cb";
+                    name = "dev-arm-bcc65a25";
                     namespace = "dev";
                   };
                   spec = {
                     template = {
                       spec = {
+                        files = [
+                          {
+                            content = ''
+                              #!/bin/sh
+                              # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
+                              # the Hetzner private network into the kubeadm configuration files named as
+                              # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
+                              # API server on it and the kubelet registers it as the node's address.
+                              set -eu
+                              url=http://169.254.169.254/hetzner/v1/metadata/private-networks
+                              address=""
+                              tries=0
+                              while :; do
+                                address=$(curl --fail --silent --show-error --max-time 5 "$url" |
+                                  sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
+                                if [ -n "$address" ]; then break; fi
+                                tries=$((tries + 1))
+                                if [ "$tries" -ge 60 ]; then
+                                  echo "k8sgen: no private network address at $url after $tries tries" >&2
+                                  exit 1
+                                fi
+                                sleep 2
+                              done
+                              for file in "$@"; do
+                                if [ -f "$file" ]; then
+                                  sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
+                                fi
+                              done
+                              echo "k8sgen: private address $address"
+                            '';
+                            owner = "root:root";
+                            path = "/run/k8sgen/private-address.sh";
+                            permissions = "0700";
+                          }
+                        ];
                         joinConfiguration = {
                           nodeRegistration = {
-                            kubeletExtraArgs = {
-                              cloud-provider = "external";
-                              node-labels = "example.com/arch=arm64";
-                            };
+                            kubeletExtraArgs = [
+                              {
+                                name = "cloud-provider";
+                                value = "external";
+                              }
+                              {
+                                name = "node-ip";
+                                value = "K8SGEN_PRIVATE_IPV4";
+                              }
+                              {
+                                name = "node-labels";
+                                value = "example.com/arch=arm64";
+                              }
+                            ];
                             taints = [
                               {
                                 effect = "NoSchedule";
@@ -53,33 +99,82 @@
                             ];
                           };
                         };
+                        preKubeadmCommands = [
+                          "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
+                        ];
                       };
                     };
                   };
                 };
-                dev-general-6b0297cd = {
-                  apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
+                dev-general-bbf2f385 = {
+                  apiVersion = "bootstrap.cluster.x-k8s.io/v1beta2";
                   kind = "KubeadmConfigTemplate";
                   metadata = {
                     annotations = {
+                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
                       "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                     };
                     labels = {
                       "cluster.x-k8s.io/cluster-name" = "dev";
                     };
-                    name = "dev-general-6b0297cd";
+                    name = "dev-general-bbf2f385";
                     namespace = "dev";
                   };
                   spec = {
                     template = {
                       spec = {
+                        files = [
+                          {
+                            content = ''
+                              #!/bin/sh
+                              # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
+                              # the Hetzner private network into the kubeadm configuration files named as
+                              # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
+                              # API server on it and the kubelet registers it as the node's address.
+                              set -eu
+                              url=http://169.254.169.254/hetzner/v1/metadata/private-networks
+                              address=""
+                              tries=0
+                              while :; do
+                                address=$(curl --fail --silent --show-error --max-time 5 "$url" |
+                                  sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
+                                if [ -n "$address" ]; then break; fi
+                                tries=$((tries + 1))
+                                if [ "$tries" -ge 60 ]; then
+                                  echo "k8sgen: no private network address at $url after $tries tries" >&2
+                                  exit 1
+                                fi
+                                sleep 2
+                              done
+                              for file in "$@"; do
+                                if [ -f "$file" ]; then
+                                  sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
+                                fi
+                              done
+                              echo "k8sgen: private address $address"
+                            '';
+                            owner = "root:root";
+                            path = "/run/k8sgen/private-address.sh";
+                            permissions = "0700";
+                          }
+                        ];
                         joinConfiguration = {
                           nodeRegistration = {
-                            kubeletExtraArgs = {
-                              cloud-provider = "external";
-                            };
+                            kubeletExtraArgs = [
+                              {
+                                name = "cloud-provider";
+                                value = "external";
+                              }
+                              {
+                                name = "node-ip";
+                                value = "K8SGEN_PRIVATE_IPV4";
+                              }
+                            ];
                           };
                         };
+                        preKubeadmCommands = [
+                          "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
+                        ];
                       };
                     };
                   };
@@ -88,10 +183,10 @@
             };
           };
           "cluster.x-k8s.io" = {
-            v1beta1 = {
+            v1beta2 = {
               Cluster = {
                 dev = {
-                  apiVersion = "cluster.x-k8s.io/v1beta1";
+                  apiVersion = "cluster.x-k8s.io/v1beta2";
                   kind = "Cluster";
                   metadata = {
                     annotations = {
@@ -119,12 +214,12 @@
                       port = 6443;
                     };
                     controlPlaneRef = {
-                      apiVersion = "controlplane.cluster.x-k8s.io/v1beta1";
+                      apiGroup = "controlplane.cluster.x-k8s.io";
                       kind = "KubeadmControlPlane";
                       name = "dev-control-plane";
                     };
                     infrastructureRef = {
-                      apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
+                      apiGroup = "infrastructure.cluster.x-k8s.io";
                       kind = "HetznerCluster";
                       name = "dev";
                     };
@@ -133,7 +228,7 @@
               };
               MachineDeployment = {
                 dev-arm = {
-                  apiVersion = "cluster.x-k8s.io/v1beta1";
+                  apiVersion = "cluster.x-k8s.io/v1beta2";
                   kind = "MachineDeployment";
                   metadata = {
                     annotations = {
@@ -148,18 +243,20 @@
                   spec = {
                     clusterName = "dev";
                     replicas = lib.mkDefault 1;
+                    rollout = {
+                      strategy = {
+                        rollingUpdate = {
+                          maxSurge = lib.mkDefault 0;
+                          maxUnavailable = lib.mkDefault 1;
+                        };
+                        type = "RollingUpdate";
+                      };
+                    };
                     selector = {
                       matchLabels = {
                         "cluster.x-k8s.io/cluster-name" = "dev";
                         "cluster.x-k8s.io/deployment-name" = "dev-arm";
                       };
-                    };
-                    strategy = {
-                      rollingUpdate = {
-                        maxSurge = lib.mkDefault 0;
-                        maxUnavailable = lib.mkDefault 1;
-                      };
-                      type = "RollingUpdate";
                     };
                     template = {
                       metadata = {
@@ -171,26 +268,28 @@
                       spec = {
                         bootstrap = {
                           configRef = {
-                            apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
+                            apiGroup = "bootstrap.cluster.x-k8s.io";
                             kind = "KubeadmConfigTemplate";
-                            name = "dev-arm-1be7e9cb";
+                            name = "dev-arm-bcc65a25";
                           };
                         };
                         clusterName = "dev";
+                        deletion = {
+                          nodeDrainTimeoutSeconds = lib.mkDefault 600;
+                        };
                         failureDomain = "fsn1";
                         infrastructureRef = {
-                          apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
+                          apiGroup = "infrastructure.cluster.x-k8s.io";
                           kind = "HCloudMachineTemplate";
                           name = "dev-arm-f8de9291";
                         };
-                        nodeDrainTimeout = lib.mkDefault "10m";
-                        version = "v1.33.6";
+                        version = "v1.34.2";
                       };
                     };
                   };
                 };
                 dev-general = {
-                  apiVersion = "cluster.x-k8s.io/v1beta1";
+                  apiVersion = "cluster.x-k8s.io/v1beta2";
                   kind = "MachineDeployment";
                   metadata = {
                     annotations = {
@@ -205,18 +304,20 @@
                   spec = {
                     clusterName = "dev";
                     replicas = lib.mkDefault 2;
+                    rollout = {
+                      strategy = {
+                        rollingUpdate = {
+                          maxSurge = lib.mkDefault 0;
+                          maxUnavailable = lib.mkDefault 1;
+                        };
+                        type = "RollingUpdate";
+                      };
+                    };
                     selector = {
                       matchLabels = {
                         "cluster.x-k8s.io/cluster-name" = "dev";
                         "cluster.x-k8s.io/deployment-name" = "dev-general";
                       };
-                    };
-                    strategy = {
-                      rollingUpdate = {
-                        maxSurge = lib.mkDefault 0;
-                        maxUnavailable = lib.mkDefault 1;
-                      };
-                      type = "RollingUpdate";
                     };
                     template = {
                       metadata = {
@@ -228,20 +329,22 @@
                       spec = {
                         bootstrap = {
                           configRef = {
-                            apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
+                            apiGroup = "bootstrap.cluster.x-k8s.io";
                             kind = "KubeadmConfigTemplate";
-                            name = "dev-general-6b0297cd";
+                            name = "dev-general-bbf2f385";
                           };
                         };
                         clusterName = "dev";
+                        deletion = {
+                          nodeDrainTimeoutSeconds = lib.mkDefault 600;
+                        };
                         failureDomain = "fsn1";
                         infrastructureRef = {
-                          apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
+                          apiGroup = "infrastructure.cluster.x-k8s.io";
                           kind = "HCloudMachineTemplate";
                           name = "dev-general-32c77bb6";
                         };
-                        nodeDrainTimeout = lib.mkDefault "10m";
-                        version = "v1.33.6";
+                        version = "v1.34.2";
                       };
                     };
                   };
@@ -249,7 +352,7 @@
               };
               MachineHealthCheck = {
                 dev-arm = {
-                  apiVersion = "cluster.x-k8s.io/v1beta1";
+                  apiVersion = "cluster.x-k8s.io/v1beta2";
                   kind = "MachineHealthCheck";
                   metadata = {
                     annotations = {
@@ -262,29 +365,31 @@
                     namespace = "dev";
                   };
                   spec = {
+                    checks = {
+                      nodeStartupTimeoutSeconds = lib.mkDefault 600;
+                      unhealthyNodeConditions = [
+                        {
+                          status = "Unknown";
+                          timeoutSeconds = 300;
+                          type = "Ready";
+                        }
+                        {
+                          status = "False";
+                          timeoutSeconds = 300;
+                          type = "Ready";
+                        }
+                      ];
+                    };
                     clusterName = "dev";
-                    nodeStartupTimeout = lib.mkDefault "600s";
                     selector = {
                       matchLabels = {
                         "cluster.x-k8s.io/deployment-name" = "dev-arm";
                       };
                     };
-                    unhealthyConditions = [
-                      {
-                        status = "Unknown";
-                        timeout = "300s";
-                        type = "Ready";
-                      }
-                      {
-                        status = "False";
-                        timeout = "300s";
-                        type = "Ready";
-                      }
-                    ];
                   };
                 };
                 dev-control-plane = {
-                  apiVersion = "cluster.x-k8s.io/v1beta1";
+                  apiVersion = "cluster.x-k8s.io/v1beta2";
                   kind = "MachineHealthCheck";
                   metadata = {
                     annotations = {
@@ -297,29 +402,31 @@
                     namespace = "dev";
                   };
                   spec = {
+                    checks = {
+                      nodeStartupTimeoutSeconds = lib.mkDefault 900;
+                      unhealthyNodeConditions = [
+                        {
+                          status = "Unknown";
+                          timeoutSeconds = 300;
+                          type = "Ready";
+                        }
+                        {
+                          status = "False";
+                          timeoutSeconds = 300;
+                          type = "Ready";
+                        }
+                      ];
+                    };
                     clusterName = "dev";
-                    nodeStartupTimeout = lib.mkDefault "900s";
                     selector = {
                       matchLabels = {
                         "cluster.x-k8s.io/control-plane" = "";
                       };
                     };
-                    unhealthyConditions = [
-                      {
-                        status = "Unknown";
-                        timeout = "300s";
-                        type = "Ready";
-                      }
-                      {
-                        status = "False";
-                        timeout = "300s";
-                        type = "Ready";
-                      }
-                    ];
                   };
                 };
                 dev-general = {
-                  apiVersion = "cluster.x-k8s.io/v1beta1";
+                  apiVersion = "cluster.x-k8s.io/v1beta2";
                   kind = "MachineHealthCheck";
                   metadata = {
                     annotations = {
@@ -332,35 +439,37 @@
                     namespace = "dev";
                   };
                   spec = {
+                    checks = {
+                      nodeStartupTimeoutSeconds = lib.mkDefault 600;
+                      unhealthyNodeConditions = [
+                        {
+                          status = "Unknown";
+                          timeoutSeconds = 300;
+                          type = "Ready";
+                        }
+                        {
+                          status = "False";
+                          timeoutSeconds = 300;
+                          type = "Ready";
+                        }
+                      ];
+                    };
                     clusterName = "dev";
-                    nodeStartupTimeout = lib.mkDefault "600s";
                     selector = {
                       matchLabels = {
                         "cluster.x-k8s.io/deployment-name" = "dev-general";
                       };
                     };
-                    unhealthyConditions = [
-                      {
-                        status = "Unknown";
-                        timeout = "300s";
-                        type = "Ready";
-                      }
-                      {
-                        status = "False";
-                        timeout = "300s";
-                        type = "Ready";
-                      }
-                    ];
                   };
                 };
               };
             };
           };
           "controlplane.cluster.x-k8s.io" = {
-            v1beta1 = {
+            v1beta2 = {
               KubeadmControlPlane = {
                 dev-control-plane = {
-                  apiVersion = "controlplane.cluster.x-k8s.io/v1beta1";
+                  apiVersion = "controlplane.cluster.x-k8s.io/v1beta2";
                   kind = "KubeadmControlPlane";
                   metadata = {
                     annotations = {
@@ -379,16 +488,64 @@
                           certSANs = [ "api.dev.example.com" ];
                         };
                         controllerManager = {
-                          extraArgs = {
-                            allocate-node-cidrs = "false";
-                          };
+                          extraArgs = [
+                            {
+                              name = "allocate-node-cidrs";
+                              value = "false";
+                            }
+                          ];
                         };
                       };
+                      files = [
+                        {
+                          content = ''
+                            #!/bin/sh
+                            # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
+                            # the Hetzner private network into the kubeadm configuration files named as
+                            # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
+                            # API server on it and the kubelet registers it as the node's address.
+                            set -eu
+                            url=http://169.254.169.254/hetzner/v1/metadata/private-networks
+                            address=""
+                            tries=0
+                            while :; do
+                              address=$(curl --fail --silent --show-error --max-time 5 "$url" |
+                                sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
+                              if [ -n "$address" ]; then break; fi
+                              tries=$((tries + 1))
+                              if [ "$tries" -ge 60 ]; then
+                                echo "k8sgen: no private network address at $url after $tries tries" >&2
+                                exit 1
+                              fi
+                              sleep 2
+                            done
+                            for file in "$@"; do
+                              if [ -f "$file" ]; then
+                                sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
+                              fi
+                            done
+                            echo "k8sgen: private address $address"
+                          '';
+                          owner = "root:root";
+                          path = "/run/k8sgen/private-address.sh";
+                          permissions = "0700";
+                        }
+                      ];
                       initConfiguration = {
+                        localAPIEndpoint = {
+                          advertiseAddress = "K8SGEN_PRIVATE_IPV4";
+                        };
                         nodeRegistration = {
-                          kubeletExtraArgs = {
-                            cloud-provider = "external";
-                          };
+                          kubeletExtraArgs = [
+                            {
+                              name = "cloud-provider";
+                              value = "external";
+                            }
+                            {
+                              name = "node-ip";
+                              value = "K8SGEN_PRIVATE_IPV4";
+                            }
+                          ];
                         };
                         skipPhases = [
                           "addon/kube-proxy"
@@ -396,29 +553,50 @@
                         ];
                       };
                       joinConfiguration = {
-                        nodeRegistration = {
-                          kubeletExtraArgs = {
-                            cloud-provider = "external";
+                        controlPlane = {
+                          localAPIEndpoint = {
+                            advertiseAddress = "K8SGEN_PRIVATE_IPV4";
                           };
+                        };
+                        nodeRegistration = {
+                          kubeletExtraArgs = [
+                            {
+                              name = "cloud-provider";
+                              value = "external";
+                            }
+                            {
+                              name = "node-ip";
+                              value = "K8SGEN_PRIVATE_IPV4";
+                            }
+                          ];
+                        };
+                      };
+                      preKubeadmCommands = [
+                        "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
+                      ];
+                    };
+                    machineTemplate = {
+                      spec = {
+                        deletion = {
+                          nodeDrainTimeoutSeconds = lib.mkDefault 600;
+                        };
+                        infrastructureRef = {
+                          apiGroup = "infrastructure.cluster.x-k8s.io";
+                          kind = "HCloudMachineTemplate";
+                          name = "dev-control-plane-07a5e98d";
                         };
                       };
                     };
-                    machineTemplate = {
-                      infrastructureRef = {
-                        apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                        kind = "HCloudMachineTemplate";
-                        name = "dev-control-plane-07a5e98d";
-                      };
-                      nodeDrainTimeout = lib.mkDefault "10m";
-                    };
                     replicas = lib.mkDefault 1;
-                    rolloutStrategy = {
-                      rollingUpdate = {
-                        maxSurge = 1;
+                    rollout = {
+                      strategy = {
+                        rollingUpdate = {
+                          maxSurge = 1;
+                        };
+                        type = "RollingUpdate";
                       };
-                      type = "RollingUpdate";
                     };
-                    version = "v1.33.6";
+                    version = "v1.34.2";
                   };
                 };
               };
@@ -432,6 +610,7 @@
                   kind = "HCloudMachineTemplate";
                   metadata = {
                     annotations = {
+                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
                       "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                     };
                     labels = {
@@ -455,6 +634,7 @@
                   kind = "HCloudMachineTemplate";
                   metadata = {
                     annotations = {
+                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
                       "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                     };
                     labels = {
@@ -478,6 +658,7 @@
                   kind = "HCloudMachineTemplate";
                   metadata = {
                     annotations = {
+                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
                       "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                     };
                     labels = {
@@ -524,7 +705,7 @@
                       cidrBlock = "10.0.0.0/16";
                       enabled = true;
                       networkZone = "eu-central";
-                      subnetCidrBlock = "10.0.0.0/16";
+                      subnetCidrBlock = "10.0.0.0/24";
                     };
                     hcloudPlacementGroups = [
                       {

@@ -34,20 +34,20 @@
         {
           options.resources = {
             "bootstrap.cluster.x-k8s.io" = {
-              v1beta1 = {
-                KubeadmConfigTemplate = mkObject "bootstrap.cluster.x-k8s.io/v1beta1" "KubeadmConfigTemplate";
+              v1beta2 = {
+                KubeadmConfigTemplate = mkObject "bootstrap.cluster.x-k8s.io/v1beta2" "KubeadmConfigTemplate";
               };
             };
             "cluster.x-k8s.io" = {
-              v1beta1 = {
-                Cluster = mkObject "cluster.x-k8s.io/v1beta1" "Cluster";
-                MachineDeployment = mkObject "cluster.x-k8s.io/v1beta1" "MachineDeployment";
-                MachineHealthCheck = mkObject "cluster.x-k8s.io/v1beta1" "MachineHealthCheck";
+              v1beta2 = {
+                Cluster = mkObject "cluster.x-k8s.io/v1beta2" "Cluster";
+                MachineDeployment = mkObject "cluster.x-k8s.io/v1beta2" "MachineDeployment";
+                MachineHealthCheck = mkObject "cluster.x-k8s.io/v1beta2" "MachineHealthCheck";
               };
             };
             "controlplane.cluster.x-k8s.io" = {
-              v1beta1 = {
-                KubeadmControlPlane = mkObject "controlplane.cluster.x-k8s.io/v1beta1" "KubeadmControlPlane";
+              v1beta2 = {
+                KubeadmControlPlane = mkObject "controlplane.cluster.x-k8s.io/v1beta2" "KubeadmControlPlane";
               };
             };
             "infrastructure.cluster.x-k8s.io" = {
@@ -63,35 +63,35 @@
               group = "cluster.x-k8s.io";
               kind = "Cluster";
               name = "clusters";
-              version = "v1beta1";
+              version = "v1beta2";
             }
             {
               attrName = "machineDeployments";
               group = "cluster.x-k8s.io";
               kind = "MachineDeployment";
               name = "machineDeployments";
-              version = "v1beta1";
+              version = "v1beta2";
             }
             {
               attrName = "machineHealthChecks";
               group = "cluster.x-k8s.io";
               kind = "MachineHealthCheck";
               name = "machineHealthChecks";
-              version = "v1beta1";
+              version = "v1beta2";
             }
             {
               attrName = "kubeadmConfigTemplates";
               group = "bootstrap.cluster.x-k8s.io";
               kind = "KubeadmConfigTemplate";
               name = "kubeadmConfigTemplates";
-              version = "v1beta1";
+              version = "v1beta2";
             }
             {
               attrName = "kubeadmControlPlanes";
               group = "controlplane.cluster.x-k8s.io";
               kind = "KubeadmControlPlane";
               name = "kubeadmControlPlanes";
-              version = "v1beta1";
+              version = "v1beta2";
             }
             {
               attrName = "hcloudMachineTemplates";

@@ -87,6 +87,13 @@
                 "::/0"
               ];
             }
+            {
+              description = "SSH from access.ssh_source_ips";
+              direction = "in";
+              port = "22";
+              protocol = "tcp";
+              source_ips = [ "203.0.113.0/24" ];
+            }
           ];
         };
       };

@@ -22,26 +22,63 @@
           "bootstrap.cluster.x-k8s.io" = {
             v1beta1 = {
               KubeadmConfigTemplate = {
-                ha-arm-f82ed404 = {
+                ha-arm-da527745 = {
                   apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
                   kind = "KubeadmConfigTemplate";
                   metadata = {
                     annotations = {
+                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
                       "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                     };
                     labels = {
                       "cluster.x-k8s.io/cluster-name" = "ha";
                     };
-                    name = "ha-arm-f82ed404";
+                    name = "ha-arm-da527745";
                     namespace = "ha";
                   };
                   spec = {
                     template = {
                       spec = {
+                        files = [
+                          {
+                            content = ''
+                              #!/bin/sh
+                              # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
+                              # the Hetzner private network into the kubeadm configuration files named as
+                              # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
+                              # API server on it and the kubelet registers it as the node's address.
+                              set -eu
+                              url=http://169.254.169.254/hetzner/v1/metadata/private-networks
+                              address=""
+                              tries=0
+                              while :; do
+                                address=$(curl --fail --silent --show-error --max-time 5 "$url" |
+                                  sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
+                                if [ -n "$address" ]; then break; fi
+                                tries=$((tries + 1))
+                                if [ "$tries" -ge 60 ]; then
+                                  echo "k8sgen: no private network address at $url after $tries tries" >&2
+                                  exit 1
+                                fi
+                                sleep 2
+                              done
+                              for file in "$@"; do
+                                if [ -f "$file" ]; then
+                                  sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
+                                fi
+                              done
+                              echo "k8sgen: private address $address"
+                            '';
+                            owner = "root:root";
+                            path = "/run/k8sgen/private-address.sh";
+                            permissions = "0700";
+                          }
+                        ];
                         joinConfiguration = {
                           nodeRegistration = {
                             kubeletExtraArgs = {
                               cloud-provider = "external";
+                              node-ip = "K8SGEN_PRIVATE_IPV4";
                               node-labels = "example.org/arch=arm64";
                             };
                             taints = [
@@ -53,61 +90,144 @@
                             ];
                           };
                         };
+                        preKubeadmCommands = [
+                          "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
+                        ];
                       };
                     };
                   };
                 };
-                ha-compute-560dd76a = {
+                ha-compute-316666b7 = {
                   apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
                   kind = "KubeadmConfigTemplate";
                   metadata = {
                     annotations = {
+                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
                       "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                     };
                     labels = {
                       "cluster.x-k8s.io/cluster-name" = "ha";
                     };
-                    name = "ha-compute-560dd76a";
+                    name = "ha-compute-316666b7";
                     namespace = "ha";
                   };
                   spec = {
                     template = {
                       spec = {
+                        files = [
+                          {
+                            content = ''
+                              #!/bin/sh
+                              # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
+                              # the Hetzner private network into the kubeadm configuration files named as
+                              # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
+                              # API server on it and the kubelet registers it as the node's address.
+                              set -eu
+                              url=http://169.254.169.254/hetzner/v1/metadata/private-networks
+                              address=""
+                              tries=0
+                              while :; do
+                                address=$(curl --fail --silent --show-error --max-time 5 "$url" |
+                                  sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
+                                if [ -n "$address" ]; then break; fi
+                                tries=$((tries + 1))
+                                if [ "$tries" -ge 60 ]; then
+                                  echo "k8sgen: no private network address at $url after $tries tries" >&2
+                                  exit 1
+                                fi
+                                sleep 2
+                              done
+                              for file in "$@"; do
+                                if [ -f "$file" ]; then
+                                  sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
+                                fi
+                              done
+                              echo "k8sgen: private address $address"
+                            '';
+                            owner = "root:root";
+                            path = "/run/k8sgen/private-address.sh";
+                            permissions = "0700";
+                          }
+                        ];
                         joinConfiguration = {
                           nodeRegistration = {
                             kubeletExtraArgs = {
                               cloud-provider = "external";
+                              node-ip = "K8SGEN_PRIVATE_IPV4";
                               node-labels = "example.org/workload=compute";
                             };
                           };
                         };
+                        preKubeadmCommands = [
+                          "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
+                        ];
                       };
                     };
                   };
                 };
-                ha-general-6b0297cd = {
+                ha-general-adad8bf8 = {
                   apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
                   kind = "KubeadmConfigTemplate";
                   metadata = {
                     annotations = {
+                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
                       "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                     };
                     labels = {
                       "cluster.x-k8s.io/cluster-name" = "ha";
                     };
-                    name = "ha-general-6b0297cd";
+                    name = "ha-general-adad8bf8";
                     namespace = "ha";
                   };
                   spec = {
                     template = {
                       spec = {
+                        files = [
+                          {
+                            content = ''
+                              #!/bin/sh
+                              # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
+                              # the Hetzner private network into the kubeadm configuration files named as
+                              # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
+                              # API server on it and the kubelet registers it as the node's address.
+                              set -eu
+                              url=http://169.254.169.254/hetzner/v1/metadata/private-networks
+                              address=""
+                              tries=0
+                              while :; do
+                                address=$(curl --fail --silent --show-error --max-time 5 "$url" |
+                                  sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
+                                if [ -n "$address" ]; then break; fi
+                                tries=$((tries + 1))
+                                if [ "$tries" -ge 60 ]; then
+                                  echo "k8sgen: no private network address at $url after $tries tries" >&2
+                                  exit 1
+                                fi
+                                sleep 2
+                              done
+                              for file in "$@"; do
+                                if [ -f "$file" ]; then
+                                  sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
+                                fi
+                              done
+                              echo "k8sgen: private address $address"
+                            '';
+                            owner = "root:root";
+                            path = "/run/k8sgen/private-address.sh";
+                            permissions = "0700";
+                          }
+                        ];
                         joinConfiguration = {
                           nodeRegistration = {
                             kubeletExtraArgs = {
                               cloud-provider = "external";
+                              node-ip = "K8SGEN_PRIVATE_IPV4";
                             };
                           };
                         };
+                        preKubeadmCommands = [
+                          "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
+                        ];
                       };
                     };
                   };
@@ -201,7 +321,7 @@
                           configRef = {
                             apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
                             kind = "KubeadmConfigTemplate";
-                            name = "ha-arm-f82ed404";
+                            name = "ha-arm-da527745";
                           };
                         };
                         clusterName = "ha";
@@ -212,7 +332,7 @@
                           name = "ha-arm-3257ac50";
                         };
                         nodeDrainTimeout = lib.mkDefault "10m";
-                        version = "v1.33.6";
+                        version = "v1.34.2";
                       };
                     };
                   };
@@ -258,7 +378,7 @@
                           configRef = {
                             apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
                             kind = "KubeadmConfigTemplate";
-                            name = "ha-compute-560dd76a";
+                            name = "ha-compute-316666b7";
                           };
                         };
                         clusterName = "ha";
@@ -269,7 +389,7 @@
                           name = "ha-compute-5c8c27e9";
                         };
                         nodeDrainTimeout = lib.mkDefault "10m";
-                        version = "v1.33.6";
+                        version = "v1.34.2";
                       };
                     };
                   };
@@ -315,7 +435,7 @@
                           configRef = {
                             apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
                             kind = "KubeadmConfigTemplate";
-                            name = "ha-general-6b0297cd";
+                            name = "ha-general-adad8bf8";
                           };
                         };
                         clusterName = "ha";
@@ -326,7 +446,7 @@
                           name = "ha-general-259fa35f";
                         };
                         nodeDrainTimeout = lib.mkDefault "10m";
-                        version = "v1.33.6";
+                        version = "v1.34.2";
                       };
                     };
                   };
@@ -504,10 +624,49 @@
                           };
                         };
                       };
+                      files = [
+                        {
+                          content = ''
+                            #!/bin/sh
+                            # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
+                            # the Hetzner private network into the kubeadm configuration files named as
+                            # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
+                            # API server on it and the kubelet registers it as the node's address.
+                            set -eu
+                            url=http://169.254.169.254/hetzner/v1/metadata/private-networks
+                            address=""
+                            tries=0
+                            while :; do
+                              address=$(curl --fail --silent --show-error --max-time 5 "$url" |
+                                sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
+                              if [ -n "$address" ]; then break; fi
+                              tries=$((tries + 1))
+                              if [ "$tries" -ge 60 ]; then
+                                echo "k8sgen: no private network address at $url after $tries tries" >&2
+                                exit 1
+                              fi
+                              sleep 2
+                            done
+                            for file in "$@"; do
+                              if [ -f "$file" ]; then
+                                sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
+                              fi
+                            done
+                            echo "k8sgen: private address $address"
+                          '';
+                          owner = "root:root";
+                          path = "/run/k8sgen/private-address.sh";
+                          permissions = "0700";
+                        }
+                      ];
                       initConfiguration = {
+                        localAPIEndpoint = {
+                          advertiseAddress = "K8SGEN_PRIVATE_IPV4";
+                        };
                         nodeRegistration = {
                           kubeletExtraArgs = {
                             cloud-provider = "external";
+                            node-ip = "K8SGEN_PRIVATE_IPV4";
                           };
                         };
                         skipPhases = [
@@ -516,12 +675,21 @@
                         ];
                       };
                       joinConfiguration = {
+                        controlPlane = {
+                          localAPIEndpoint = {
+                            advertiseAddress = "K8SGEN_PRIVATE_IPV4";
+                          };
+                        };
                         nodeRegistration = {
                           kubeletExtraArgs = {
                             cloud-provider = "external";
+                            node-ip = "K8SGEN_PRIVATE_IPV4";
                           };
                         };
                       };
+                      preKubeadmCommands = [
+                        "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
+                      ];
                     };
                     machineTemplate = {
                       infrastructureRef = {
@@ -538,7 +706,7 @@
                       };
                       type = "RollingUpdate";
                     };
-                    version = "v1.33.6";
+                    version = "v1.34.2";
                   };
                 };
               };
@@ -552,6 +720,7 @@
                   kind = "HCloudMachineTemplate";
                   metadata = {
                     annotations = {
+                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
                       "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                     };
                     labels = {
@@ -575,6 +744,7 @@
                   kind = "HCloudMachineTemplate";
                   metadata = {
                     annotations = {
+                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
                       "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                     };
                     labels = {
@@ -598,6 +768,7 @@
                   kind = "HCloudMachineTemplate";
                   metadata = {
                     annotations = {
+                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
                       "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                     };
                     labels = {
@@ -621,6 +792,7 @@
                   kind = "HCloudMachineTemplate";
                   metadata = {
                     annotations = {
+                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
                       "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                     };
                     labels = {
@@ -671,7 +843,7 @@
                       cidrBlock = "10.10.0.0/16";
                       enabled = true;
                       networkZone = "eu-central";
-                      subnetCidrBlock = "10.10.0.0/16";
+                      subnetCidrBlock = "10.10.0.0/24";
                     };
                     hcloudPlacementGroups = [
                       {

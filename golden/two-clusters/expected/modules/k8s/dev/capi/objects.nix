@@ -22,26 +22,63 @@
           "bootstrap.cluster.x-k8s.io" = {
             v1beta1 = {
               KubeadmConfigTemplate = {
-                dev-arm-1be7e9cb = {
+                dev-arm-a919d779 = {
                   apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
                   kind = "KubeadmConfigTemplate";
                   metadata = {
                     annotations = {
+                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
                       "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                     };
                     labels = {
                       "cluster.x-k8s.io/cluster-name" = "dev";
                     };
-                    name = "dev-arm-1be7e9cb";
+                    name = "dev-arm-a919d779";
                     namespace = "dev";
                   };
                   spec = {
                     template = {
                       spec = {
+                        files = [
+                          {
+                            content = ''
+                              #!/bin/sh
+                              # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
+                              # the Hetzner private network into the kubeadm configuration files named as
+                              # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
+                              # API server on it and the kubelet registers it as the node's address.
+                              set -eu
+                              url=http://169.254.169.254/hetzner/v1/metadata/private-networks
+                              address=""
+                              tries=0
+                              while :; do
+                                address=$(curl --fail --silent --show-error --max-time 5 "$url" |
+                                  sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
+                                if [ -n "$address" ]; then break; fi
+                                tries=$((tries + 1))
+                                if [ "$tries" -ge 60 ]; then
+                                  echo "k8sgen: no private network address at $url after $tries tries" >&2
+                                  exit 1
+                                fi
+                                sleep 2
+                              done
+                              for file in "$@"; do
+                                if [ -f "$file" ]; then
+                                  sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
+                                fi
+                              done
+                              echo "k8sgen: private address $address"
+                            '';
+                            owner = "root:root";
+                            path = "/run/k8sgen/private-address.sh";
+                            permissions = "0700";
+                          }
+                        ];
                         joinConfiguration = {
                           nodeRegistration = {
                             kubeletExtraArgs = {
                               cloud-provider = "external";
+                              node-ip = "K8SGEN_PRIVATE_IPV4";
                               node-labels = "example.com/arch=arm64";
                             };
                             taints = [
@@ -53,33 +90,76 @@
                             ];
                           };
                         };
+                        preKubeadmCommands = [
+                          "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
+                        ];
                       };
                     };
                   };
                 };
-                dev-general-6b0297cd = {
+                dev-general-adad8bf8 = {
                   apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
                   kind = "KubeadmConfigTemplate";
                   metadata = {
                     annotations = {
+                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
                       "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                     };
                     labels = {
                       "cluster.x-k8s.io/cluster-name" = "dev";
                     };
-                    name = "dev-general-6b0297cd";
+                    name = "dev-general-adad8bf8";
                     namespace = "dev";
                   };
                   spec = {
                     template = {
                       spec = {
+                        files = [
+                          {
+                            content = ''
+                              #!/bin/sh
+                              # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
+                              # the Hetzner private network into the kubeadm configuration files named as
+                              # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
+                              # API server on it and the kubelet registers it as the node's address.
+                              set -eu
+                              url=http://169.254.169.254/hetzner/v1/metadata/private-networks
+                              address=""
+                              tries=0
+                              while :; do
+                                address=$(curl --fail --silent --show-error --max-time 5 "$url" |
+                                  sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
+                                if [ -n "$address" ]; then break; fi
+                                tries=$((tries + 1))
+                                if [ "$tries" -ge 60 ]; then
+                                  echo "k8sgen: no private network address at $url after $tries tries" >&2
+                                  exit 1
+                                fi
+                                sleep 2
+                              done
+                              for file in "$@"; do
+                                if [ -f "$file" ]; then
+                                  sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
+                                fi
+                              done
+                              echo "k8sgen: private address $address"
+                            '';
+                            owner = "root:root";
+                            path = "/run/k8sgen/private-address.sh";
+                            permissions = "0700";
+                          }
+                        ];
                         joinConfiguration = {
                           nodeRegistration = {
                             kubeletExtraArgs = {
                               cloud-provider = "external";
+                              node-ip = "K8SGEN_PRIVATE_IPV4";
                             };
                           };
                         };
+                        preKubeadmCommands = [
+                          "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
+                        ];
                       };
                     };
                   };
@@ -173,7 +253,7 @@
                           configRef = {
                             apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
                             kind = "KubeadmConfigTemplate";
-                            name = "dev-arm-1be7e9cb";
+                            name = "dev-arm-a919d779";
                           };
                         };
                         clusterName = "dev";
@@ -184,7 +264,7 @@
                           name = "dev-arm-f8de9291";
                         };
                         nodeDrainTimeout = lib.mkDefault "10m";
-                        version = "v1.33.6";
+                        version = "v1.34.2";
                       };
                     };
                   };
@@ -230,7 +310,7 @@
                           configRef = {
                             apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
                             kind = "KubeadmConfigTemplate";
-                            name = "dev-general-6b0297cd";
+                            name = "dev-general-adad8bf8";
                           };
                         };
                         clusterName = "dev";
@@ -241,7 +321,7 @@
                           name = "dev-general-32c77bb6";
                         };
                         nodeDrainTimeout = lib.mkDefault "10m";
-                        version = "v1.33.6";
+                        version = "v1.34.2";
                       };
                     };
                   };
@@ -384,10 +464,49 @@
                           };
                         };
                       };
+                      files = [
+                        {
+                          content = ''
+                            #!/bin/sh
+                            # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
+                            # the Hetzner private network into the kubeadm configuration files named as
+                            # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
+                            # API server on it and the kubelet registers it as the node's address.
+                            set -eu
+                            url=http://169.254.169.254/hetzner/v1/metadata/private-networks
+                            address=""
+                            tries=0
+                            while :; do
+                              address=$(curl --fail --silent --show-error --max-time 5 "$url" |
+                                sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
+                              if [ -n "$address" ]; then break; fi
+                              tries=$((tries + 1))
+                              if [ "$tries" -ge 60 ]; then
+                                echo "k8sgen: no private network address at $url after $tries tries" >&2
+                                exit 1
+                              fi
+                              sleep 2
+                            done
+                            for file in "$@"; do
+                              if [ -f "$file" ]; then
+                                sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
+                              fi
+                            done
+                            echo "k8sgen: private address $address"
+                          '';
+                          owner = "root:root";
+                          path = "/run/k8sgen/private-address.sh";
+                          permissions = "0700";
+                        }
+                      ];
                       initConfiguration = {
+                        localAPIEndpoint = {
+                          advertiseAddress = "K8SGEN_PRIVATE_IPV4";
+                        };
                         nodeRegistration = {
                           kubeletExtraArgs = {
                             cloud-provider = "external";
+                            node-ip = "K8SGEN_PRIVATE_IPV4";
                           };
                         };
                         skipPhases = [
@@ -396,12 +515,21 @@
                         ];
                       };
                       joinConfiguration = {
+                        controlPlane = {
+                          localAPIEndpoint = {
+                            advertiseAddress = "K8SGEN_PRIVATE_IPV4";
+                          };
+                        };
                         nodeRegistration = {
                           kubeletExtraArgs = {
                             cloud-provider = "external";
+                            node-ip = "K8SGEN_PRIVATE_IPV4";
                           };
                         };
                       };
+                      preKubeadmCommands = [
+                        "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
+                      ];
                     };
                     machineTemplate = {
                       infrastructureRef = {
@@ -418,7 +546,7 @@
                       };
                       type = "RollingUpdate";
                     };
-                    version = "v1.33.6";
+                    version = "v1.34.2";
                   };
                 };
               };
@@ -432,6 +560,7 @@
                   kind = "HCloudMachineTemplate";
                   metadata = {
                     annotations = {
+                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
                       "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                     };
                     labels = {
@@ -455,6 +584,7 @@
                   kind = "HCloudMachineTemplate";
                   metadata = {
                     annotations = {
+                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
                       "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                     };
                     labels = {
@@ -478,6 +608,7 @@
                   kind = "HCloudMachineTemplate";
                   metadata = {
                     annotations = {
+                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
                       "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                     };
                     labels = {
@@ -524,7 +655,7 @@
                       cidrBlock = "10.0.0.0/16";
                       enabled = true;
                       networkZone = "eu-central";
-                      subnetCidrBlock = "10.0.0.0/16";
+                      subnetCidrBlock = "10.0.0.0/24";
                     };
                     hcloudPlacementGroups = [
                       {

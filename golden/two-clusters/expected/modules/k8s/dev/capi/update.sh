@@ -9,6 +9,8 @@ CLUSTER='dev'
 NAMESPACE='dev'
 DRAIN_TIMEOUT='10m'
 SKIP_REMEDIATION='cluster.x-k8s.io/skip-remediation'
+SSH_SOURCE_IPS=''
+IMAGES_APP='k8s-dev-images'
 DEFAULT_STATE_DIR="${XDG_STATE_HOME:-$HOME/.local/state}/k8sgen/"'dev'
 STATE_DIR="${K8SGEN_STATE_DIR:-$DEFAULT_STATE_DIR}"
 WORKLOAD_KUBECONFIG="${K8SGEN_KUBECONFIG:-$STATE_DIR/workload.kubeconfig}"
@@ -142,7 +144,15 @@ update_node() {
   [ -n "$ip" ] || { echo "$node has no external IPv4 address" >&2; return 1; }
   arch="$(node_field "$node" '{.status.nodeInfo.architecture}')"
   system="$(system_for "$(node_package "$arch")")"
-  current="$(ssh_node "$ip" readlink -f /run/current-system)"
+  if ! current="$(ssh_node "$ip" readlink -f /run/current-system)"; then
+    echo "cannot reach $node over SSH at $ip" >&2
+    if [ -z "$SSH_SOURCE_IPS" ]; then
+      echo "the firewall lets no SSH in: list your network in access.ssh_source_ips, compile, and apply the firewall (nix run .#k8s-$CLUSTER)" >&2
+    else
+      echo "the firewall lets SSH in from $SSH_SOURCE_IPS only: run this from there, or add your network to access.ssh_source_ips" >&2
+    fi
+    return 1
+  fi
   if [ "$current" = "$system" ]; then
     note "$node already runs $system"
     return 0
@@ -204,3 +214,8 @@ for entry in "${queue[@]}"; do
   fi
 done
 say "all ${#queue[@]} nodes of $CLUSTER run the new system"
+# The images are not part of an in-place update.
+note "nodes ClusterAPI creates from now on (replacements, scale-ups, rollouts) boot the node"
+note "images, which keep the system they were built with: to make them boot this one, bump"
+note "images.revision in the spec, run nix run .#$IMAGES_APP, compile and commit (ClusterAPI"
+note "then replaces the nodes with ones from the new images)"

@@ -26,23 +26,57 @@
           "bootstrap.cluster.x-k8s.io" = {
             v1beta2 = {
               KubeadmConfigTemplate = {
-                stage-batch-00d4ebb8 = {
+                stage-batch-5111a577 = {
                   apiVersion = "bootstrap.cluster.x-k8s.io/v1beta2";
                   kind = "KubeadmConfigTemplate";
                   metadata = {
                     annotations = {
+                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
                       "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                     };
                     labels = {
                       "cluster.x-k8s.io/cluster-name" = "stage";
                     };
-                    name = "stage-batch-00d4ebb8";
+                    name = "stage-batch-5111a577";
                     namespace = "stage";
                   };
                   spec = {
                     template = {
                       spec = {
                         files = [
+                          {
+                            content = ''
+                              #!/bin/sh
+                              # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
+                              # the Hetzner private network into the kubeadm configuration files named as
+                              # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
+                              # API server on it and the kubelet registers it as the node's address.
+                              set -eu
+                              url=http://169.254.169.254/hetzner/v1/metadata/private-networks
+                              address=""
+                              tries=0
+                              while :; do
+                                address=$(curl --fail --silent --show-error --max-time 5 "$url" |
+                                  sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
+                                if [ -n "$address" ]; then break; fi
+                                tries=$((tries + 1))
+                                if [ "$tries" -ge 60 ]; then
+                                  echo "k8sgen: no private network address at $url after $tries tries" >&2
+                                  exit 1
+                                fi
+                                sleep 2
+                              done
+                              for file in "$@"; do
+                                if [ -f "$file" ]; then
+                                  sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
+                                fi
+                              done
+                              echo "k8sgen: private address $address"
+                            '';
+                            owner = "root:root";
+                            path = "/run/k8sgen/private-address.sh";
+                            permissions = "0700";
+                          }
                           {
                             content = "{\"apiVersion\":\"kubelet.config.k8s.io/v1beta1\",\"kind\":\"KubeletConfiguration\",\"clusterDNS\":[\"10.134.0.53\"]}";
                             owner = "root:root";
@@ -66,6 +100,10 @@
                               {
                                 name = "max-pods";
                                 value = "200";
+                              }
+                              {
+                                name = "node-ip";
+                                value = "K8SGEN_PRIVATE_IPV4";
                               }
                             ];
                             taints = [
@@ -79,27 +117,64 @@
                             directory = "/etc/kubernetes/patches";
                           };
                         };
+                        preKubeadmCommands = [
+                          "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
+                        ];
                       };
                     };
                   };
                 };
-                stage-general-066d4e93 = {
+                stage-general-b0f55192 = {
                   apiVersion = "bootstrap.cluster.x-k8s.io/v1beta2";
                   kind = "KubeadmConfigTemplate";
                   metadata = {
                     annotations = {
+                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
                       "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                     };
                     labels = {
                       "cluster.x-k8s.io/cluster-name" = "stage";
                     };
-                    name = "stage-general-066d4e93";
+                    name = "stage-general-b0f55192";
                     namespace = "stage";
                   };
                   spec = {
                     template = {
                       spec = {
                         files = [
+                          {
+                            content = ''
+                              #!/bin/sh
+                              # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
+                              # the Hetzner private network into the kubeadm configuration files named as
+                              # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
+                              # API server on it and the kubelet registers it as the node's address.
+                              set -eu
+                              url=http://169.254.169.254/hetzner/v1/metadata/private-networks
+                              address=""
+                              tries=0
+                              while :; do
+                                address=$(curl --fail --silent --show-error --max-time 5 "$url" |
+                                  sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
+                                if [ -n "$address" ]; then break; fi
+                                tries=$((tries + 1))
+                                if [ "$tries" -ge 60 ]; then
+                                  echo "k8sgen: no private network address at $url after $tries tries" >&2
+                                  exit 1
+                                fi
+                                sleep 2
+                              done
+                              for file in "$@"; do
+                                if [ -f "$file" ]; then
+                                  sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
+                                fi
+                              done
+                              echo "k8sgen: private address $address"
+                            '';
+                            owner = "root:root";
+                            path = "/run/k8sgen/private-address.sh";
+                            permissions = "0700";
+                          }
                           {
                             content = "{\"apiVersion\":\"kubelet.config.k8s.io/v1beta1\",\"kind\":\"KubeletConfiguration\",\"clusterDNS\":[\"10.134.0.53\"]}";
                             owner = "root:root";
@@ -125,6 +200,10 @@
                                 value = "200";
                               }
                               {
+                                name = "node-ip";
+                                value = "K8SGEN_PRIVATE_IPV4";
+                              }
+                              {
                                 name = "node-labels";
                                 value = "example.com/tier=general";
                               }
@@ -134,6 +213,9 @@
                             directory = "/etc/kubernetes/patches";
                           };
                         };
+                        preKubeadmCommands = [
+                          "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
+                        ];
                       };
                     };
                   };
@@ -229,7 +311,7 @@
                           configRef = {
                             apiGroup = "bootstrap.cluster.x-k8s.io";
                             kind = "KubeadmConfigTemplate";
-                            name = "stage-batch-00d4ebb8";
+                            name = "stage-batch-5111a577";
                           };
                         };
                         clusterName = "stage";
@@ -242,7 +324,7 @@
                           kind = "HCloudMachineTemplate";
                           name = "stage-batch-41a0b710";
                         };
-                        version = "v1.33.6";
+                        version = "v1.34.2";
                       };
                     };
                   };
@@ -290,7 +372,7 @@
                           configRef = {
                             apiGroup = "bootstrap.cluster.x-k8s.io";
                             kind = "KubeadmConfigTemplate";
-                            name = "stage-general-066d4e93";
+                            name = "stage-general-b0f55192";
                           };
                         };
                         clusterName = "stage";
@@ -303,7 +385,7 @@
                           kind = "HCloudMachineTemplate";
                           name = "stage-general-22390239";
                         };
-                        version = "v1.33.6";
+                        version = "v1.34.2";
                       };
                     };
                   };
@@ -463,6 +545,39 @@
                       };
                       files = [
                         {
+                          content = ''
+                            #!/bin/sh
+                            # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
+                            # the Hetzner private network into the kubeadm configuration files named as
+                            # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
+                            # API server on it and the kubelet registers it as the node's address.
+                            set -eu
+                            url=http://169.254.169.254/hetzner/v1/metadata/private-networks
+                            address=""
+                            tries=0
+                            while :; do
+                              address=$(curl --fail --silent --show-error --max-time 5 "$url" |
+                                sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
+                              if [ -n "$address" ]; then break; fi
+                              tries=$((tries + 1))
+                              if [ "$tries" -ge 60 ]; then
+                                echo "k8sgen: no private network address at $url after $tries tries" >&2
+                                exit 1
+                              fi
+                              sleep 2
+                            done
+                            for file in "$@"; do
+                              if [ -f "$file" ]; then
+                                sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
+                              fi
+                            done
+                            echo "k8sgen: private address $address"
+                          '';
+                          owner = "root:root";
+                          path = "/run/k8sgen/private-address.sh";
+                          permissions = "0700";
+                        }
+                        {
                           content = "{\"apiVersion\":\"kubelet.config.k8s.io/v1beta1\",\"kind\":\"KubeletConfiguration\",\"clusterDNS\":[\"10.134.0.53\"]}";
                           owner = "root:root";
                           path = "/etc/kubernetes/patches/kubeletconfiguration000+strategic.json";
@@ -482,6 +597,9 @@
                         }
                       ];
                       initConfiguration = {
+                        localAPIEndpoint = {
+                          advertiseAddress = "K8SGEN_PRIVATE_IPV4";
+                        };
                         nodeRegistration = {
                           kubeletExtraArgs = [
                             {
@@ -491,6 +609,10 @@
                             {
                               name = "max-pods";
                               value = "200";
+                            }
+                            {
+                              name = "node-ip";
+                              value = "K8SGEN_PRIVATE_IPV4";
                             }
                           ];
                         };
@@ -503,6 +625,11 @@
                         ];
                       };
                       joinConfiguration = {
+                        controlPlane = {
+                          localAPIEndpoint = {
+                            advertiseAddress = "K8SGEN_PRIVATE_IPV4";
+                          };
+                        };
                         nodeRegistration = {
                           kubeletExtraArgs = [
                             {
@@ -513,12 +640,19 @@
                               name = "max-pods";
                               value = "200";
                             }
+                            {
+                              name = "node-ip";
+                              value = "K8SGEN_PRIVATE_IPV4";
+                            }
                           ];
                         };
                         patches = {
                           directory = "/etc/kubernetes/patches";
                         };
                       };
+                      preKubeadmCommands = [
+                        "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
+                      ];
                     };
                     machineTemplate = {
                       spec = {
@@ -541,7 +675,7 @@
                         type = "RollingUpdate";
                       };
                     };
-                    version = "v1.33.6";
+                    version = "v1.34.2";
                   };
                 };
               };
@@ -555,6 +689,7 @@
                   kind = "HCloudMachineTemplate";
                   metadata = {
                     annotations = {
+                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
                       "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                     };
                     labels = {
@@ -578,6 +713,7 @@
                   kind = "HCloudMachineTemplate";
                   metadata = {
                     annotations = {
+                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
                       "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                     };
                     labels = {
@@ -601,6 +737,7 @@
                   kind = "HCloudMachineTemplate";
                   metadata = {
                     annotations = {
+                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
                       "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                     };
                     labels = {
@@ -651,7 +788,7 @@
                       cidrBlock = "10.1.0.0/16";
                       enabled = true;
                       networkZone = "eu-central";
-                      subnetCidrBlock = "10.1.0.0/16";
+                      subnetCidrBlock = "10.1.0.0/24";
                     };
                     hcloudPlacementGroups = [
                       {

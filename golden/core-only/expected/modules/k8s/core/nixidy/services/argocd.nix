@@ -34,6 +34,15 @@
                         if obj.status.health.message ~= nil then
                           hs.message = obj.status.health.message
                         end
+                        if hs.status == "Healthy" and obj.status.resources ~= nil then
+                          for _, r in ipairs(obj.status.resources) do
+                            if r.health ~= nil and r.health.status == "Missing" then
+                              hs.status = "Progressing"
+                              hs.message = "waiting for " .. r.kind .. " " .. r.name
+                              break
+                            end
+                          end
+                        end
                       end
                       return hs
                     '';

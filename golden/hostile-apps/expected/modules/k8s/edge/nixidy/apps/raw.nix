@@ -18,13 +18,12 @@
           {
             apiVersion = "v1";
             data = {
-              "\${literal}" = "''\${also}''";
+              literal = "''\${also}''";
               "script.sh" = ''
                 #!/bin/sh
                 echo "''${HOME}" ''\'$USER' '''
                 exit 0
               '';
-              "weird key =" = "\\";
             };
             kind = "ConfigMap";
             metadata = {
@@ -42,8 +41,10 @@
               namespace = "raw";
             };
             spec = {
+              "\${literal}" = "''\${also}''";
               n = -3;
               text = "}'' \${ \"";
+              "weird key =" = "\\";
             };
           }
         ];

@@ -43,6 +43,11 @@
                   relay = {
                     enabled = true;
                   };
+                  tls = {
+                    auto = {
+                      method = "cronJob";
+                    };
+                  };
                   ui = {
                     enabled = true;
                   };

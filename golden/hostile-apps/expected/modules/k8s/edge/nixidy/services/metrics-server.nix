@@ -22,8 +22,11 @@
                 version = "3.14.0";
               };
               values = {
-                args = [
+                defaultArgs = [
+                  "--cert-dir=/tmp"
                   "--kubelet-preferred-address-types=InternalIP"
+                  "--kubelet-use-node-status-port"
+                  "--metric-resolution=15s"
                   "--kubelet-insecure-tls"
                 ];
               };

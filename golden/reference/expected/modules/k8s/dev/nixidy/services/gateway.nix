@@ -88,6 +88,7 @@
                   tls = {
                     certificateRefs = [
                       {
+                        group = "";
                         kind = "Secret";
                         name = "gateway-tls";
                       }
@@ -107,6 +108,9 @@
               maxDuration = "3m";
             };
             limit = 5;
+          };
+          syncOptions = {
+            serverSideApply = lib.mkDefault true;
           };
         };
       };

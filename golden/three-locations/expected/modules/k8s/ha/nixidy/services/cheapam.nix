@@ -94,14 +94,6 @@
                                   };
                                 };
                               }
-                              {
-                                name = "KUBERNETES_SERVICE_HOST";
-                                value = "api.ha.example.org";
-                              }
-                              {
-                                name = "KUBERNETES_SERVICE_PORT";
-                                value = "6443";
-                              }
                             ];
                             image = "cheapam:0.1.0";
                             imagePullPolicy = "Never";

@@ -42,6 +42,11 @@
                   relay = {
                     enabled = false;
                   };
+                  tls = {
+                    auto = {
+                      method = "cronJob";
+                    };
+                  };
                   ui = {
                     enabled = false;
                   };
@@ -62,6 +67,7 @@
                 k8sServicePort = 6443;
                 kubeProxyReplacement = true;
                 operator = {
+                  replicas = 2;
                   rollOutPods = true;
                 };
                 rollOutCiliumPods = true;

@@ -88,15 +88,56 @@ fn compile_located(located: Located, out: &mut Out) -> Option<Session> {
 }
 
 /// The manifest of another cluster this spec compiled before (a renamed
-/// cluster), if any.
-fn previous_cluster_of_spec(view: &RepoView, spec: &str, cluster: &str) -> Option<Manifest> {
-    let names = view.list_files(repo::MANIFEST_DIR).ok()?;
-    names
-        .iter()
-        .filter_map(|name| name.strip_suffix(".json"))
-        .filter(|name| *name != cluster)
-        .filter_map(|name| Manifest::load(view, name).ok().flatten())
-        .find(|m| m.spec == spec)
+/// cluster), if any. A manifest that cannot be read is an error: it might be
+/// that one, and skipping it would skip change safety.
+fn previous_cluster_of_spec(
+    view: &RepoView,
+    spec: &str,
+    cluster: &str,
+) -> Result<Option<Manifest>, repo::RepoError> {
+    let Ok(names) = view.list_files(repo::MANIFEST_DIR) else {
+        return Ok(None);
+    };
+    for name in names.iter().filter_map(|name| name.strip_suffix(".json")) {
+        if name == cluster {
+            continue;
+        }
+        if let Some(m) = Manifest::load(view, name)?
+            && m.spec == spec
+        {
+            return Ok(Some(m));
+        }
+    }
+    Ok(None)
+}
+
+/// What change safety compares against: the summary of this spec's last
+/// compile (under its cluster's name, or the old name of a renamed cluster).
+/// A manifest or summary that cannot be read never means "nothing to compare".
+fn last_summary(
+    view: &RepoView,
+    spec: &str,
+    cluster: &str,
+    renamed_from: Option<&Manifest>,
+) -> Result<Option<Summary>, String> {
+    let last = match renamed_from {
+        Some(old) => Some(old.clone()),
+        None => Manifest::load(view, cluster).map_err(|e| e.to_string())?,
+    };
+    let Some(last) = last else {
+        return Ok(None);
+    };
+    let path = repo::manifest_path(&last.cluster);
+    serde_json::from_value::<Summary>(last.summary.clone())
+        .map(Some)
+        .map_err(|e| {
+            format!(
+                "{path}: the summary of the last compile of {spec} cannot be read ({e}), so change \
+                 safety cannot tell whether this compile destroys anything (a renamed cluster or \
+                 pool, a new pod range). Restore {path} from git; or check what changed since \
+                 the last compile (`git log -p {path}`, `k8sgen diff {spec}`) and re-run with --force"
+            )
+        })
 }
 
 pub struct CompileArgs<'a> {
@@ -117,13 +158,28 @@ pub fn run_compile(args: CompileArgs<'_>, out: &mut Out) -> u8 {
     // Change safety: compare with the plan summary of the last compile of this
     // spec: under this cluster's name, or under another name when the spec
     // renamed its cluster (its old manifest names this spec).
-    let renamed_from = previous_cluster_of_spec(&view, &session.compiled.output.spec, cluster);
+    let spec = &session.compiled.output.spec;
+    let renamed_from = match previous_cluster_of_spec(&view, spec, cluster) {
+        Ok(found) => found,
+        Err(e) => {
+            out.eprint(&format!("error: {e}\nerror: nothing was written\n"));
+            return exit::ERROR;
+        }
+    };
     if !args.allow_destructive {
-        let last = match &renamed_from {
-            Some(old) => Some(old.clone()),
-            None => Manifest::load(&view, cluster).ok().flatten(),
+        let old = match last_summary(&view, spec, cluster, renamed_from.as_ref()) {
+            Ok(old) => old,
+            Err(why) if args.force => {
+                out.eprint(&format!(
+                    "warning: {why}\nwarning: --force: compiling without change safety\n"
+                ));
+                None
+            }
+            Err(why) => {
+                out.eprint(&format!("error: {why}\nerror: nothing was written\n"));
+                return exit::ERROR;
+            }
         };
-        let old = last.and_then(|m| serde_json::from_value::<Summary>(m.summary).ok());
         if let Some(old) = old {
             let new = Summary::of(&session.compiled.plan);
             let found: Vec<Diagnostic> = destructive_changes(&old, &new);

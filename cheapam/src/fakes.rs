@@ -412,7 +412,15 @@ type FakeBody = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
 struct Watcher {
     /// The collection watched, e.g. `/api/v1/nodes`.
     collection: String,
+    /// Metadata only (`Accept: ...;as=PartialObjectMetadata`): objects without their spec.
+    meta_only: bool,
     tx: tokio::sync::mpsc::UnboundedSender<Bytes>,
+}
+
+/// The object as a metadata-only request sees it.
+fn meta_only(object: &Value) -> Value {
+    json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+           "metadata": object["metadata"].clone()})
 }
 
 /// An owned object (anything that is not a Node, Lease or Event) and the field manager
@@ -564,13 +572,24 @@ impl FakeApiserver {
     /// Queue a watch event. Kept small in the queue (a real apiserver buffers on its side,
     /// not in cheapam's memory); Nodes are padded only when the client reads the event.
     fn notify(&self, collection: &str, kind: &str, object: &Value) {
-        let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).expect("json");
-        line.push(b'\n');
-        let line = Bytes::from(line);
-        self.watchers
-            .lock()
-            .expect("lock")
-            .retain(|w| w.collection != collection || w.tx.send(line.clone()).is_ok());
+        let line = |object: &Value| {
+            let mut line =
+                serde_json::to_vec(&json!({"type": kind, "object": object})).expect("json");
+            line.push(b'\n');
+            Bytes::from(line)
+        };
+        let (mut full, mut meta) = (None, None);
+        self.watchers.lock().expect("lock").retain(|w| {
+            if w.collection != collection {
+                return true;
+            }
+            let l = if w.meta_only {
+                meta.get_or_insert_with(|| line(&meta_only(object))).clone()
+            } else {
+                full.get_or_insert_with(|| line(object)).clone()
+            };
+            w.tx.send(l).is_ok()
+        });
     }
 
     /// Open watches on this collection (e.g. `/api/v1/nodes`). Like a real apiserver
@@ -734,68 +753,122 @@ impl FakeApiserver {
                     .await
                     .map(|b| b.to_bytes())
                     .unwrap_or_default();
-                let faults = *fake.faults.lock().expect("lock");
-                if faults.hang_leases && parts.uri.path().starts_with("/apis/coordination.k8s.io/")
-                {
-                    fake.counts.lock().expect("lock").total += 1;
-                    std::future::pending::<()>().await;
-                }
-                let answer = if faults.down
-                    || (faults.nodes_down
-                        && parts.method == http::Method::GET
-                        && parts.uri.path() == "/api/v1/nodes")
-                {
-                    fake.counts.lock().expect("lock").total += 1;
-                    Answer::Json(503, status_body(503, "ServiceUnavailable"))
-                } else {
-                    fake.handle(
-                        parts.method.as_str(),
-                        parts.uri.path(),
-                        parts.uri.query().unwrap_or(""),
-                        &bytes,
-                    )
-                };
-                let resp = Response::builder().header("content-type", "application/json");
-                let resp = match answer {
-                    Answer::Json(status, value) => resp
-                        .status(status)
-                        .body(Full::new(Bytes::from(value.to_string())).boxed_unsync()),
-                    Answer::Raw(status, body) => resp
-                        .status(status)
-                        .body(Full::new(Bytes::from(body)).boxed_unsync()),
-                    Answer::Watch(rx) => {
-                        let padder = fake.clone();
-                        let stream = futures::stream::unfold(rx, move |mut rx| {
-                            let padder = padder.clone();
-                            async move {
-                                let mut line = rx.recv().await?;
-                                if padder.padded.load(std::sync::atomic::Ordering::Relaxed) {
-                                    let mut event: Value =
-                                        serde_json::from_slice(&line).expect("event json");
-                                    if event["object"]["kind"] == "Node" {
-                                        pad_node(&mut event["object"]);
-                                        let mut v = serde_json::to_vec(&event).expect("json");
-                                        v.push(b'\n');
-                                        line = Bytes::from(v);
-                                    }
-                                }
-                                Some((Ok::<_, Infallible>(hyper::body::Frame::data(line)), rx))
-                            }
-                        });
-                        resp.status(200)
-                            .body(http_body_util::StreamBody::new(stream).boxed_unsync())
-                    }
-                };
-                Ok::<Response<FakeBody>, Infallible>(resp.expect("response"))
+                Ok::<Response<FakeBody>, Infallible>(
+                    fake.respond(&parts.method, &parts.uri, &parts.headers, &bytes)
+                        .await,
+                )
             }
         });
         kube::Client::new(svc, "default")
     }
 
-    fn watch(&self, collection: &str) -> Answer {
+    /// Serve the fake over plain HTTP on loopback (for a client in another process).
+    pub async fn serve(&self) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("addr");
+        let fake = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let fake = fake.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let fake = fake.clone();
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let bytes = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            Ok::<_, Infallible>(
+                                fake.respond(&parts.method, &parts.uri, &parts.headers, &bytes)
+                                    .await,
+                            )
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        addr
+    }
+
+    async fn respond(
+        &self,
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+        bytes: &[u8],
+    ) -> Response<FakeBody> {
+        let meta = headers
+            .get(http::header::ACCEPT)
+            .and_then(|a| a.to_str().ok())
+            .is_some_and(|a| a.contains("as=PartialObjectMetadata"));
+        let faults = *self.faults.lock().expect("lock");
+        if faults.hang_leases && uri.path().starts_with("/apis/coordination.k8s.io/") {
+            self.counts.lock().expect("lock").total += 1;
+            std::future::pending::<()>().await;
+        }
+        let answer = if faults.down
+            || (faults.nodes_down && method == http::Method::GET && uri.path() == "/api/v1/nodes")
+        {
+            self.counts.lock().expect("lock").total += 1;
+            Answer::Json(503, status_body(503, "ServiceUnavailable"))
+        } else {
+            self.handle(
+                method.as_str(),
+                uri.path(),
+                uri.query().unwrap_or(""),
+                bytes,
+                meta,
+            )
+        };
+        let resp = Response::builder().header("content-type", "application/json");
+        let resp = match answer {
+            Answer::Json(status, value) => resp
+                .status(status)
+                .body(Full::new(Bytes::from(value.to_string())).boxed_unsync()),
+            Answer::Raw(status, body) => resp
+                .status(status)
+                .body(Full::new(Bytes::from(body)).boxed_unsync()),
+            Answer::Watch(rx) => {
+                let padder = self.clone();
+                let stream = futures::stream::unfold(rx, move |mut rx| {
+                    let padder = padder.clone();
+                    async move {
+                        let mut line = rx.recv().await?;
+                        if padder.padded.load(std::sync::atomic::Ordering::Relaxed) {
+                            let mut event: Value =
+                                serde_json::from_slice(&line).expect("event json");
+                            if event["object"]["kind"] == "Node" {
+                                pad_node(&mut event["object"]);
+                                let mut v = serde_json::to_vec(&event).expect("json");
+                                v.push(b'\n');
+                                line = Bytes::from(v);
+                            }
+                        }
+                        Some((Ok::<_, Infallible>(hyper::body::Frame::data(line)), rx))
+                    }
+                });
+                resp.status(200)
+                    .body(http_body_util::StreamBody::new(stream).boxed_unsync())
+            }
+        };
+        resp.expect("response")
+    }
+
+    fn watch(&self, collection: &str, meta_only: bool) -> Answer {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         self.watchers.lock().expect("lock").push(Watcher {
             collection: collection.to_string(),
+            meta_only,
             tx,
         });
         Answer::Watch(rx)
@@ -846,7 +919,7 @@ impl FakeApiserver {
         Answer::Raw(200, body)
     }
 
-    fn handle(&self, method: &str, path: &str, query: &str, body: &[u8]) -> Answer {
+    fn handle(&self, method: &str, path: &str, query: &str, body: &[u8], meta: bool) -> Answer {
         let patch: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         let q = query_map(Some(query));
         let watch = q.get("watch").is_some_and(|w| w == "true" || w == "1");
@@ -856,7 +929,7 @@ impl FakeApiserver {
             if watch {
                 counts.watches += 1;
                 drop(counts);
-                return self.watch(path);
+                return self.watch(path, false);
             }
             counts.lists += 1;
             drop(counts);
@@ -927,11 +1000,12 @@ impl FakeApiserver {
             counts.other += 1;
             drop(counts);
             if watch {
-                return self.watch(path);
+                return self.watch(path, meta);
             }
+            let shown = |o: &Value| if meta { meta_only(o) } else { o.clone() };
             let objects = self.objects.lock().expect("lock");
             if let Some(stored) = objects.get(path) {
-                return Answer::Json(200, stored.object.clone());
+                return Answer::Json(200, shown(&stored.object));
             }
             let name = q
                 .get("fieldSelector")
@@ -940,7 +1014,7 @@ impl FakeApiserver {
                 .iter()
                 .filter(|(p, _)| parent(p) == path)
                 .filter(|(_, s)| name.is_none_or(|n| s.object["metadata"]["name"] == n))
-                .map(|(_, s)| s.object.clone())
+                .map(|(_, s)| shown(&s.object))
                 .collect();
             let rv = self.rv.load(std::sync::atomic::Ordering::Relaxed) + 100;
             return Answer::Json(

@@ -8,9 +8,9 @@
 //!   targets sorted.
 //!
 //! Desired state is a pure function of the Node list; writing is server-side apply with
-//! field manager `cheapam`, only when it changed. Both objects are watched: a change by
-//! someone else to a field cheapam sets, or a deletion, is repaired at once, and taking a
-//! field back from another field manager is logged and counted, never silent.
+//! field manager `cheapam`, only when it changed. Both objects are watched (metadata only):
+//! a write by someone else, or a deletion, is repaired at once, and taking a field back
+//! from another field manager is logged and counted, never silent.
 
 use crate::config::Config;
 use crate::metrics::{Metrics, ObjectLabels};
@@ -18,12 +18,15 @@ use crate::{Error, Result};
 use futures::StreamExt;
 use ipnet::{Ipv4Net, Ipv6Net};
 use k8s_openapi::api::core::v1::Node;
-use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, ApiResource, DynamicObject, PartialObjectMeta, Patch, PatchParams};
 use kube::runtime::watcher;
 use kube::runtime::WatchStreamExt;
 use kube::Client;
-use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use kube::Resource;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
@@ -110,69 +113,126 @@ pub fn collect<'a>(nodes: impl IntoIterator<Item = &'a Node>) -> NodeIps {
     out
 }
 
-fn managed_labels() -> Value {
-    json!({ "app.kubernetes.io/managed-by": FIELD_MANAGER })
+/// An owned object as sent: typed, so a pool of thousands of blocks is a compact list, not
+/// a JSON map per block.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct Desired<S> {
+    #[serde(rename = "apiVersion")]
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub metadata: DesiredMeta,
+    pub spec: S,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct DesiredMeta {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub labels: BTreeMap<&'static str, &'static str>,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct PoolSpec {
+    pub blocks: Vec<Cidr>,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct Cidr {
+    pub cidr: String,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct DnsSpec {
+    pub endpoints: Vec<Endpoint>,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Endpoint {
+    pub dns_name: String,
+    pub record_type: &'static str,
+    #[serde(rename = "recordTTL")]
+    pub record_ttl: i64,
+    pub targets: Vec<String>,
+}
+
+fn managed_labels() -> BTreeMap<&'static str, &'static str> {
+    BTreeMap::from([("app.kubernetes.io/managed-by", FIELD_MANAGER)])
 }
 
 /// The pool, or `None` when there is no address at all (never apply an empty pool).
-pub fn desired_pool(cfg: &Config, ips: &NodeIps) -> Option<Value> {
+pub fn desired_pool(cfg: &Config, ips: &NodeIps) -> Option<Desired<PoolSpec>> {
     if ips.blocks.is_empty() {
         return None;
     }
-    let blocks: Vec<Value> = ips.blocks.iter().map(|c| json!({ "cidr": c })).collect();
-    Some(json!({
-        "apiVersion": "cilium.io/v2",
-        "kind": "CiliumLoadBalancerIPPool",
-        "metadata": { "name": cfg.pool_name, "labels": managed_labels() },
-        "spec": { "blocks": blocks },
-    }))
+    let blocks = ips
+        .blocks
+        .iter()
+        .map(|c| Cidr { cidr: c.clone() })
+        .collect();
+    Some(Desired {
+        api_version: "cilium.io/v2",
+        kind: "CiliumLoadBalancerIPPool",
+        metadata: DesiredMeta {
+            name: cfg.pool_name.clone(),
+            namespace: None,
+            labels: managed_labels(),
+        },
+        spec: PoolSpec { blocks },
+    })
 }
 
 /// The DNSEndpoint, or `None` when it is turned off (`--dns-endpoint false`) or no
 /// control-plane address is known (keep the last published record rather than
 /// publish none).
-pub fn desired_dns_endpoint(cfg: &Config, ips: &NodeIps) -> Option<Value> {
+pub fn desired_dns_endpoint(cfg: &Config, ips: &NodeIps) -> Option<Desired<DnsSpec>> {
     if !cfg.dns_endpoint {
         return None;
     }
     let mut endpoints = Vec::new();
     if !ips.cp4.is_empty() {
-        let targets: Vec<String> = ips.cp4.iter().map(ToString::to_string).collect();
-        endpoints.push(json!({
-            "dnsName": cfg.api_host, "recordType": "A", "recordTTL": cfg.dns_ttl, "targets": targets
-        }));
+        endpoints.push(Endpoint {
+            dns_name: cfg.api_host.clone(),
+            record_type: "A",
+            record_ttl: cfg.dns_ttl,
+            targets: ips.cp4.iter().map(ToString::to_string).collect(),
+        });
     }
     if !ips.cp6.is_empty() {
-        let targets: Vec<String> = ips.cp6.iter().map(ToString::to_string).collect();
-        endpoints.push(json!({
-            "dnsName": cfg.api_host, "recordType": "AAAA", "recordTTL": cfg.dns_ttl, "targets": targets
-        }));
+        endpoints.push(Endpoint {
+            dns_name: cfg.api_host.clone(),
+            record_type: "AAAA",
+            record_ttl: cfg.dns_ttl,
+            targets: ips.cp6.iter().map(ToString::to_string).collect(),
+        });
     }
     if endpoints.is_empty() {
         return None;
     }
-    Some(json!({
-        "apiVersion": "externaldns.k8s.io/v1alpha1",
-        "kind": "DNSEndpoint",
-        "metadata": {
-            "name": cfg.dns_endpoint_name,
-            "namespace": cfg.namespace,
-            "labels": managed_labels(),
+    Some(Desired {
+        api_version: "externaldns.k8s.io/v1alpha1",
+        kind: "DNSEndpoint",
+        metadata: DesiredMeta {
+            name: cfg.dns_endpoint_name.clone(),
+            namespace: Some(cfg.namespace.clone()),
+            labels: managed_labels(),
         },
-        "spec": { "endpoints": endpoints },
-    }))
+        spec: DnsSpec { endpoints },
+    })
 }
 
-/// What was last applied, to skip identical applies. Shared with the watches of the
-/// objects, which clear an entry when the live object no longer matches it.
+/// What was last applied (a hash of the object sent), to skip identical applies. Shared
+/// with the watches of the objects, which clear an entry when someone else wrote the
+/// object or deleted it.
 #[derive(Debug, Default)]
 pub struct Applied {
-    pub pool: Option<Value>,
-    pub dns: Option<Value>,
+    pub pool: Option<u64>,
+    pub dns: Option<u64>,
 }
 
 impl Applied {
-    fn slot(&mut self, object: &str) -> &mut Option<Value> {
+    fn slot(&mut self, object: &str) -> &mut Option<u64> {
         match object {
             POOL => &mut self.pool,
             _ => &mut self.dns,
@@ -185,38 +245,94 @@ pub const POOL: &str = "pool";
 /// Metric label and log name of the DNSEndpoint.
 pub const DNS_ENDPOINT: &str = "dnsendpoint";
 
+/// The apiserver's answer to an apply, read without keeping (or even building) the object:
+/// for a pool of thousands of blocks that would be megabytes for nothing.
+#[derive(serde::Deserialize)]
+struct Ack {}
+
+/// One owned object to apply.
+struct Target<'a, S> {
+    object: &'static str,
+    resource: ApiResource,
+    namespace: Option<&'a str>,
+    name: &'a str,
+    desired: Option<Desired<S>>,
+}
+
+fn fingerprint(bytes: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
 /// Server-side apply one object. First without force: if another field manager owns a
 /// field we set (someone edited it), the apiserver refuses with 409; then it is taken
 /// back with force, and that is logged and counted (`cheapam_owned_overrides_total`).
-async fn apply_one(
-    api: &Api<DynamicObject>,
-    name: &str,
-    object: &'static str,
-    desired: &Value,
+async fn apply_one<S: Serialize>(
+    client: &Client,
+    target: &Target<'_, S>,
+    desired: &Desired<S>,
     metrics: &Metrics,
 ) -> Result<()> {
+    let url = DynamicObject::url_path(&target.resource, target.namespace);
+    let send = |pp: PatchParams| {
+        let url = &url;
+        async move {
+            let req = kube::core::Request::new(url)
+                .patch(target.name, &pp, &Patch::Apply(desired))
+                .map_err(kube::Error::BuildRequest)?;
+            client.request::<Ack>(req).await.map(|_| ())
+        }
+    };
     let pp = PatchParams::apply(FIELD_MANAGER);
-    match api.patch(name, &pp, &Patch::Apply(desired)).await {
-        Ok(_) => Ok(()),
+    match send(pp.clone()).await {
+        Ok(()) => Ok(()),
         Err(kube::Error::Api(status)) if status.code == 409 => {
             warn!(
-                object,
-                name,
+                object = target.object,
+                name = target.name,
                 conflict = %status.message,
                 "another field manager changed fields cheapam owns: taking them back (forced apply)"
             );
             metrics
                 .owned_overrides
                 .get_or_create(&ObjectLabels {
-                    object: object.into(),
+                    object: target.object.into(),
                 })
                 .inc();
-            api.patch(name, &pp.force(), &Patch::Apply(desired))
-                .await
-                .map(|_| ())
-                .map_err(Error::from)
+            send(pp.force()).await.map_err(Error::from)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Apply `target` if it differs from what was last applied. `Ok(true)`: written.
+async fn apply_if_changed<S: Serialize>(
+    client: &Client,
+    target: Target<'_, S>,
+    applied: &Mutex<Applied>,
+    metrics: &Metrics,
+) -> Result<bool> {
+    let Some(desired) = target.desired.as_ref() else {
+        return Ok(false);
+    };
+    let hash = fingerprint(&serde_json::to_vec(desired)?);
+    {
+        // Recorded before the request, so the watch does not take our own change for
+        // someone else's; cleared again if the request fails.
+        let mut a = applied.lock().expect("applied lock");
+        let slot = a.slot(target.object);
+        if *slot == Some(hash) {
+            return Ok(false);
+        }
+        *slot = Some(hash);
+    }
+    match apply_one(client, &target, desired, metrics).await {
+        Ok(()) => Ok(true),
+        Err(e) => {
+            *applied.lock().expect("applied lock").slot(target.object) = None;
+            Err(e)
+        }
     }
 }
 
@@ -233,37 +349,32 @@ pub async fn apply(
     let mut written = Vec::new();
     // The two objects are independent: the API record must not wait for Cilium's
     // pool CRD (or the other way round). Both are tried; the first error is kept.
+    let pool = Target {
+        object: POOL,
+        resource: pool_resource(),
+        namespace: None,
+        name: &cfg.pool_name,
+        desired: desired_pool(cfg, &ips),
+    };
+    let dns = Target {
+        object: DNS_ENDPOINT,
+        resource: dns_endpoint_resource(),
+        namespace: Some(&cfg.namespace),
+        name: &cfg.dns_endpoint_name,
+        desired: desired_dns_endpoint(cfg, &ips),
+    };
+    drop(ips);
     let mut failed = None;
-    let pool_api: Api<DynamicObject> = Api::all_with(client.clone(), &pool_resource());
-    let dns_api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &cfg.namespace, &dns_endpoint_resource());
-    let wanted = [
-        (POOL, desired_pool(cfg, &ips), &pool_api, &cfg.pool_name),
-        (
-            DNS_ENDPOINT,
-            desired_dns_endpoint(cfg, &ips),
-            &dns_api,
-            &cfg.dns_endpoint_name,
-        ),
-    ];
-    for (object, desired, api, name) in wanted {
-        let Some(desired) = desired else { continue };
-        {
-            // Recorded before the request, so the watch does not take our own change
-            // for someone else's; cleared again if the request fails.
-            let mut a = applied.lock().expect("applied lock");
-            let slot = a.slot(object);
-            if slot.as_ref() == Some(&desired) {
-                continue;
-            }
-            *slot = Some(desired.clone());
-        }
-        match apply_one(api, name, object, &desired, metrics).await {
-            Ok(()) => written.push(object),
-            Err(e) => {
-                *applied.lock().expect("applied lock").slot(object) = None;
-                failed.get_or_insert(e);
-            }
+    match apply_if_changed(client, pool, applied, metrics).await {
+        Ok(true) => written.push(POOL),
+        Ok(false) => {}
+        Err(e) => failed = Some(e),
+    }
+    match apply_if_changed(client, dns, applied, metrics).await {
+        Ok(true) => written.push(DNS_ENDPOINT),
+        Ok(false) => {}
+        Err(e) => {
+            failed.get_or_insert(e);
         }
     }
     match failed {
@@ -272,35 +383,37 @@ pub async fn apply(
     }
 }
 
-/// Whether the live object no longer carries what we applied: a value of its `spec` or
-/// one of our labels differs or is gone. Fields others added beside ours do not count.
-pub fn drifted(applied: &Value, live: &Value) -> bool {
-    fn covers(want: &Value, have: &Value) -> bool {
-        match (want, have) {
-            (Value::Object(w), Value::Object(h)) => w
-                .iter()
-                .all(|(k, v)| h.get(k).is_some_and(|hv| covers(v, hv))),
-            _ => want == have,
-        }
-    }
-    !covers(&applied["spec"], &live["spec"])
-        || !covers(&applied["metadata"]["labels"], &live["metadata"]["labels"])
-}
-
-/// The field managers recorded on a live object (for the log).
-fn managers(live: &DynamicObject) -> Vec<String> {
-    live.metadata
-        .managed_fields
-        .iter()
-        .flatten()
+/// The field managers other than cheapam that wrote the object (not its status) at or
+/// after cheapam's last write; `None` when there are none.
+pub fn written_by_others(meta: &ObjectMeta) -> Option<Vec<String>> {
+    let entries = meta.managed_fields.as_deref().unwrap_or_default();
+    let spec_writes = || {
+        entries
+            .iter()
+            .filter(|m| m.subresource.as_deref().unwrap_or("").is_empty())
+    };
+    let ours = spec_writes()
+        .filter(|m| m.manager.as_deref() == Some(FIELD_MANAGER))
+        .filter_map(|m| m.time.as_ref().map(|t| t.0))
+        .max();
+    let others: Vec<String> = spec_writes()
+        .filter(|m| m.manager.as_deref() != Some(FIELD_MANAGER))
+        .filter(|m| match (ours, m.time.as_ref()) {
+            (Some(ours), Some(t)) => t.0 >= ours,
+            _ => true,
+        })
         .filter_map(|m| m.manager.clone())
-        .collect()
+        .collect();
+    (!others.is_empty()).then_some(others)
 }
 
-/// Watch one owned object; when it is changed or deleted by someone else, forget that it
-/// was applied and wake `repair` (the owned-object loop re-applies at once).
+/// Watch one owned object (its metadata only: who wrote it, is it there); when someone
+/// else wrote it after cheapam, or deleted it, forget that it was applied and wake
+/// `repair`: the owned-object loop re-applies at once. Whether the write touched a field
+/// cheapam owns the apiserver decides: the re-apply then conflicts (and is forced, logged,
+/// counted), or it changes nothing.
 async fn watch_one(
-    api: Api<DynamicObject>,
+    api: Api<PartialObjectMeta<DynamicObject>>,
     name: String,
     object: &'static str,
     applied: Arc<Mutex<Applied>>,
@@ -312,10 +425,11 @@ async fn watch_one(
     let mut seen = false;
     let mut failing = false;
     while let Some(event) = events.next().await {
-        let live: Option<Option<DynamicObject>> = match event {
+        // `Some(None)`: gone; `Some(Some(writers))`: written by others.
+        let change: Option<Option<Vec<String>>> = match event {
             Ok(watcher::Event::Apply(o)) | Ok(watcher::Event::InitApply(o)) => {
                 seen = true;
-                Some(Some(o))
+                written_by_others(&o.metadata).map(Some)
             }
             Ok(watcher::Event::Delete(_)) => Some(None),
             Ok(watcher::Event::Init) => {
@@ -336,43 +450,30 @@ async fn watch_one(
             info!(object, "watching the owned object again");
             failing = false;
         }
-        let Some(live) = live else { continue };
-        let drift = {
-            let mut a = applied.lock().expect("applied lock");
-            let slot = a.slot(object);
-            let drift = match (slot.as_ref(), &live) {
-                (None, _) => false,
-                (Some(_), None) => true,
-                // Only cheapam wrote it: an older write of ours (a newer one is on its
-                // way), not someone else's change.
-                (Some(want), Some(o)) => {
-                    managers(o).iter().any(|m| m != FIELD_MANAGER)
-                        && drifted(want, &serde_json::to_value(o).unwrap_or_default())
-                }
-            };
-            if drift {
-                *slot = None;
-            }
-            drift
-        };
-        if drift {
-            match &live {
-                None => warn!(
-                    object,
-                    name, "owned object deleted by someone else: re-applying"
-                ),
-                Some(o) => {
-                    warn!(object, name, managers = ?managers(o), "owned object changed by someone else: re-applying")
-                }
-            }
-            metrics
-                .owned_repairs
-                .get_or_create(&ObjectLabels {
-                    object: object.into(),
-                })
-                .inc();
-            repair.notify_one();
+        let Some(change) = change else { continue };
+        let was_applied = applied.lock().expect("applied lock").slot(object).take();
+        if was_applied.is_none() {
+            continue;
         }
+        match &change {
+            None => warn!(
+                object,
+                name, "owned object deleted by someone else: re-applying"
+            ),
+            Some(writers) => warn!(
+                object,
+                name,
+                ?writers,
+                "owned object written by someone else: re-applying"
+            ),
+        }
+        metrics
+            .owned_repairs
+            .get_or_create(&ObjectLabels {
+                object: object.into(),
+            })
+            .inc();
+        repair.notify_one();
     }
 }
 
@@ -413,6 +514,7 @@ pub async fn watch(
 mod tests {
     use super::*;
     use crate::fixtures::NodeExt;
+    use serde_json::{json, Value};
     use std::path::PathBuf;
 
     fn cfg() -> Config {
@@ -447,7 +549,7 @@ mod tests {
     fn pool_and_dns_from_nodes() {
         let n = nodes();
         let ips = collect(&n);
-        let pool = desired_pool(&cfg(), &ips).unwrap();
+        let pool = serde_json::to_value(desired_pool(&cfg(), &ips).unwrap()).unwrap();
         assert_eq!(
             pool["spec"]["blocks"],
             json!([
@@ -456,7 +558,7 @@ mod tests {
             ])
         );
         assert_eq!(pool["metadata"]["name"], "external-ips");
-        let dns = desired_dns_endpoint(&cfg(), &ips).unwrap();
+        let dns = serde_json::to_value(desired_dns_endpoint(&cfg(), &ips).unwrap()).unwrap();
         assert_eq!(
             dns["spec"]["endpoints"],
             json!([
@@ -471,18 +573,40 @@ mod tests {
     }
 
     #[test]
-    fn drift_is_a_change_of_our_fields_only() {
-        let pool = desired_pool(&cfg(), &collect(&nodes())).unwrap();
-        let mut live = pool.clone();
-        live["metadata"]["resourceVersion"] = json!("7");
-        live["metadata"]["labels"]["team"] = json!("net");
-        live["spec"]["serviceSelector"] = json!({"matchLabels": {"a": "b"}});
-        assert!(!drifted(&pool, &live), "fields beside ours are no drift");
-        live["spec"]["blocks"] = json!([{"cidr": "203.0.113.1/32"}]);
-        assert!(drifted(&pool, &live), "a changed block list is");
-        let mut live = pool.clone();
-        live["metadata"]["labels"] = json!({});
-        assert!(drifted(&pool, &live), "our label removed");
+    fn writes_by_others_after_ours_are_noticed() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, Time};
+        let entry = |manager: &str, secs: i64, sub: Option<&str>| ManagedFieldsEntry {
+            manager: Some(manager.into()),
+            time: Some(Time(
+                k8s_openapi::jiff::Timestamp::from_second(secs).unwrap(),
+            )),
+            subresource: sub.map(Into::into),
+            ..ManagedFieldsEntry::default()
+        };
+        let meta = |entries: Vec<ManagedFieldsEntry>| ObjectMeta {
+            managed_fields: Some(entries),
+            ..ObjectMeta::default()
+        };
+        assert_eq!(
+            written_by_others(&meta(vec![entry("cheapam", 10, None)])),
+            None
+        );
+        assert_eq!(
+            written_by_others(&meta(vec![
+                entry("cheapam", 10, None),
+                entry("kubectl-edit", 20, None)
+            ])),
+            Some(vec!["kubectl-edit".to_string()])
+        );
+        // Older writes (cheapam already re-applied over them) and status writes don't count.
+        assert_eq!(
+            written_by_others(&meta(vec![
+                entry("cheapam", 30, None),
+                entry("kubectl-edit", 20, None),
+                entry("cilium-operator", 40, Some("status")),
+            ])),
+            None
+        );
     }
 
     #[test]
@@ -549,8 +673,8 @@ mod tests {
     fn owned_objects_match_crd_schemas() {
         let n = nodes();
         let ips = collect(&n);
-        let pool = desired_pool(&cfg(), &ips).unwrap();
-        let dns = desired_dns_endpoint(&cfg(), &ips).unwrap();
+        let pool = serde_json::to_value(desired_pool(&cfg(), &ips).unwrap()).unwrap();
+        let dns = serde_json::to_value(desired_dns_endpoint(&cfg(), &ips).unwrap()).unwrap();
         validate("cilium.io/ciliumloadbalancerippool_v2.json", &pool);
         validate("externaldns.k8s.io/dnsendpoint_v1alpha1.json", &dns);
     }
@@ -561,7 +685,8 @@ mod tests {
         if schema_dir().is_none() {
             return;
         }
-        let mut bad = desired_pool(&cfg(), &collect(&nodes())).unwrap();
+        let mut bad =
+            serde_json::to_value(desired_pool(&cfg(), &collect(&nodes())).unwrap()).unwrap();
         bad["spec"]["cidrs"] = json!([{"cidr": "198.51.0.2/32"}]);
         let dir = schema_dir().unwrap();
         let schema: Value = serde_json::from_str(

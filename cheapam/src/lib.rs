@@ -91,3 +91,53 @@ impl From<kube::Error> for Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).expect("readable source dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("utf-8 source");
+                out.push((path.display().to_string(), text));
+            }
+        }
+    }
+
+    /// The crate is written into users' repositories: no path of the machine that built
+    /// or tested it may appear in its sources.
+    #[test]
+    fn no_machine_path_in_the_sources() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        sources(&root.join("src"), &mut files);
+        sources(&root.join("tests"), &mut files);
+        assert!(files.len() > 10);
+        // Spelled in pieces so that this test does not find itself.
+        let banned = [["/wo", "rk/"], ["/ro", "ot/"], ["/ho", "me/"], ["/Us", "ers/"]];
+        for (path, text) in &files {
+            for [a, b] in banned {
+                let needle = format!("{a}{b}");
+                assert!(!text.contains(&needle), "{path} names {needle}");
+            }
+        }
+    }
+
+    /// Test doubles only with the `fakes` feature, which is off by default; the bench needs it.
+    #[test]
+    fn fakes_are_not_built_by_default() {
+        let manifest = include_str!("../Cargo.toml");
+        assert!(manifest.contains("[features]\n"), "{manifest}");
+        assert!(
+            !manifest.contains("\ndefault = ["),
+            "no default features: the shipped build has no test code"
+        );
+        assert!(manifest.contains("required-features = [\"fakes\"]"));
+        let lib = include_str!("lib.rs");
+        assert!(lib.contains("#[cfg(any(test, feature = \"fakes\"))]\npub mod fakes;"));
+    }
+}

@@ -125,6 +125,7 @@ const COMPLETE_GROUPS: &[&str] = &[
 /// Paths outside the subset, each with where NixOS declares it.
 const OUTSIDE_THE_SUBSET: &[(&str, &str)] = &[
     ("assertions", "nixos/modules/misc/assertions.nix"),
+    ("warnings", "nixos/modules/misc/assertions.nix"),
     ("nixpkgs.hostPlatform", "nixos/modules/misc/nixpkgs.nix"),
 ];
 

@@ -97,7 +97,10 @@ mod tests {
     use std::path::Path;
 
     fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
-        for entry in std::fs::read_dir(dir).expect("readable source dir").flatten() {
+        for entry in std::fs::read_dir(dir)
+            .expect("readable source dir")
+            .flatten()
+        {
             let path = entry.path();
             if path.is_dir() {
                 sources(&path, out);
@@ -118,7 +121,12 @@ mod tests {
         sources(&root.join("tests"), &mut files);
         assert!(files.len() > 10);
         // Spelled in pieces so that this test does not find itself.
-        let banned = [["/wo", "rk/"], ["/ro", "ot/"], ["/ho", "me/"], ["/Us", "ers/"]];
+        let banned = [
+            ["/wo", "rk/"],
+            ["/ro", "ot/"],
+            ["/ho", "me/"],
+            ["/Us", "ers/"],
+        ];
         for (path, text) in &files {
             for [a, b] in banned {
                 let needle = format!("{a}{b}");

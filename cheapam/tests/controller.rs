@@ -287,9 +287,10 @@ async fn hung_lease_renewal_stops_the_work_on_time_and_the_replica_leads_again()
     })
     .await;
     // Renew deadline: 2/3 of the 3 s Lease after the last renewal (at most one retry
-    // period, 1 s, before the cut).
+    // period, 1 s, before the cut): stopped before another replica could take over (a
+    // lease duration after it last saw a renewal).
     assert!(
-        cut.elapsed() < Duration::from_millis(2500),
+        cut.elapsed() < Duration::from_secs(3),
         "still leading {:?} after the cut",
         cut.elapsed()
     );

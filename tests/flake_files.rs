@@ -38,7 +38,7 @@ fn flake_module_offers_the_drift_check() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let module = std::fs::read_to_string(root.join("nix/flake-module.nix")).unwrap();
     assert!(module.contains("checks.k8sgen-drift"));
-    assert!(module.contains("k8sgen check ${lib.escapeShellArgs config.k8sgen.specs}"));
+    assert!(module.contains("k8sgen check ${lib.escapeShellArgs cfg.specs}"));
     let flake = std::fs::read_to_string(root.join("flake.nix")).unwrap();
     for output in [
         "packages.default",

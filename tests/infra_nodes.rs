@@ -182,8 +182,8 @@ fn expected_terraform(plan: &Plan) -> Json {
             "apply_to": [ { "label_selector": format!("caph-cluster-{}=owned", plan.cluster.name) } ],
         } } },
         "output": {
-            "firewall_id": { "value": format!("${{hcloud_firewall.{}.id}}", fw.resource) },
-            "ssh_key_ids": { "value": key_ids },
+            format!("{}-firewall-id", plan.names.prefix): { "value": format!("${{hcloud_firewall.{}.id}}", fw.resource) },
+            format!("{}-ssh-key-ids", plan.names.prefix): { "value": key_ids },
         },
     })
 }

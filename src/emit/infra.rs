@@ -90,15 +90,20 @@ fn module(plan: &Plan) -> Result<OutputFile, EmitError> {
             reference("config.data.hcloud_ssh_key", &k.resource, "id"),
         )
     }));
+    // Output names carry the cluster name: several clusters' modules share one
+    // terranix configuration's output namespace.
     let outputs = Value::attrs([
         (
-            "firewall_id",
+            format!("{}-firewall-id", plan.names.prefix).as_str(),
             Value::attrs([(
                 "value",
                 reference("config.resource.hcloud_firewall", &fw.resource, "id"),
             )]),
         ),
-        ("ssh_key_ids", Value::attrs([("value", key_ids)])),
+        (
+            format!("{}-ssh-key-ids", plan.names.prefix).as_str(),
+            Value::attrs([("value", key_ids)]),
+        ),
     ]);
     nix_file(
         plan,

@@ -414,9 +414,11 @@ fn cheapam(plan: &Plan) -> AppPlan {
                 secrets::HCLOUD_SECRET.1.into(),
             )
         });
-    let probe = |period: u32| {
+    // Liveness: the API (Lease) and, on the leader, the Node watch work;
+    // readiness: the leader has listed every Node (cheapam/README.md, "Health").
+    let probe = |path: &str, period: u32| {
         json!({
-            "httpGet": { "path": "/healthz", "port": "metrics" },
+            "httpGet": { "path": path, "port": "metrics" },
             "periodSeconds": period,
             "timeoutSeconds": 2,
             "failureThreshold": 3,
@@ -480,8 +482,8 @@ fn cheapam(plan: &Plan) -> AppPlan {
                                 "containerPort": CHEAPAM_METRICS_PORT,
                                 "protocol": "TCP",
                             }],
-                            "livenessProbe": probe(10),
-                            "readinessProbe": probe(5),
+                            "livenessProbe": probe("/healthz", 10),
+                            "readinessProbe": probe("/readyz", 5),
                             "resources": {
                                 "requests": { "cpu": "10m", "memory": "32Mi" },
                                 "limits": { "memory": "128Mi" },
@@ -505,11 +507,12 @@ fn cheapam(plan: &Plan) -> AppPlan {
         { "apiGroups": [""], "resources": ["nodes"], "verbs": ["list", "watch", "patch", "delete"] },
         { "apiGroups": [""], "resources": ["nodes/status"], "verbs": ["patch"] },
         { "apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"] },
-        { "apiGroups": ["cilium.io"], "resources": ["ciliumloadbalancerippools"], "verbs": ["create", "patch"] },
+        // Applied server-side and watched: outside changes are repaired at once.
+        { "apiGroups": ["cilium.io"], "resources": ["ciliumloadbalancerippools"], "verbs": ["create", "patch", "list", "watch"] },
     ]);
     let namespace_rules = json!([
         { "apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"] },
-        { "apiGroups": ["externaldns.k8s.io"], "resources": ["dnsendpoints"], "verbs": ["create", "patch"] },
+        { "apiGroups": ["externaldns.k8s.io"], "resources": ["dnsendpoints"], "verbs": ["create", "patch", "list", "watch"] },
     ]);
     let subject = json!([{ "kind": "ServiceAccount", "name": "cheapam", "namespace": ns }]);
     let rbac = "rbac.authorization.k8s.io/v1";
@@ -1012,6 +1015,8 @@ mod tests {
         // cheapam reaches the API through --api-host; the environment would
         // only mislead a reader (issue 11).
         assert_eq!(env, ["HCLOUD_TOKEN", "POD_NAME"]);
+        assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+        assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
         assert_eq!(
             c["env"][0]["valueFrom"]["secretKeyRef"],
             json!({ "name": "hcloud", "key": "token" })

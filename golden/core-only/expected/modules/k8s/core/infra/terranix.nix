@@ -80,10 +80,10 @@
       };
 
       output = {
-        firewall_id = {
+        k8s-core-firewall-id = {
           value = config.resource.hcloud_firewall.k8s-core "id";
         };
-        ssh_key_ids = {
+        k8s-core-ssh-key-ids = {
           value = {
             ops = config.data.hcloud_ssh_key.ops "id";
           };

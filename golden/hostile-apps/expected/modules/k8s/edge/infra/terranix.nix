@@ -79,10 +79,10 @@
       };
 
       output = {
-        firewall_id = {
+        k8s-edge-firewall-id = {
           value = config.resource.hcloud_firewall.k8s-edge "id";
         };
-        ssh_key_ids = {
+        k8s-edge-ssh-key-ids = {
           value = {
             ops = config.data.hcloud_ssh_key.ops "id";
           };

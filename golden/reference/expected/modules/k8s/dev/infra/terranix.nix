@@ -106,10 +106,10 @@
       };
 
       output = {
-        firewall_id = {
+        k8s-dev-firewall-id = {
           value = config.resource.hcloud_firewall.k8s-dev "id";
         };
-        ssh_key_ids = {
+        k8s-dev-ssh-key-ids = {
           value = {
             ops = config.data.hcloud_ssh_key.ops "id";
           };

@@ -83,10 +83,10 @@
       };
 
       output = {
-        firewall_id = {
+        k8s-ha-firewall-id = {
           value = config.resource.hcloud_firewall.k8s-ha "id";
         };
-        ssh_key_ids = {
+        k8s-ha-ssh-key-ids = {
           value = {
             "ci@runner" = config.data.hcloud_ssh_key.ci_runner "id";
             ops = config.data.hcloud_ssh_key.ops "id";

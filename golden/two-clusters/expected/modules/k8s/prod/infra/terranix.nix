@@ -99,10 +99,10 @@
       };
 
       output = {
-        firewall_id = {
+        k8s-prod-firewall-id = {
           value = config.resource.hcloud_firewall.k8s-prod "id";
         };
-        ssh_key_ids = {
+        k8s-prod-ssh-key-ids = {
           value = {
             ops = config.data.hcloud_ssh_key.ops "id";
           };

@@ -83,10 +83,10 @@
       };
 
       output = {
-        firewall_id = {
+        k8s-stage-firewall-id = {
           value = config.resource.hcloud_firewall.k8s-stage "id";
         };
-        ssh_key_ids = {
+        k8s-stage-ssh-key-ids = {
           value = {
             ci = config.data.hcloud_ssh_key.ci "id";
             ops = config.data.hcloud_ssh_key.ops "id";

@@ -117,7 +117,7 @@
                             readinessProbe = {
                               failureThreshold = 3;
                               httpGet = {
-                                path = "/healthz";
+                                path = "/readyz";
                                 port = "metrics";
                               };
                               periodSeconds = 5;
@@ -240,6 +240,8 @@
                       verbs = [
                         "create"
                         "patch"
+                        "list"
+                        "watch"
                       ];
                     }
                   ];
@@ -282,6 +284,8 @@
                       verbs = [
                         "create"
                         "patch"
+                        "list"
+                        "watch"
                       ];
                     }
                   ];

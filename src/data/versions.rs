@@ -151,32 +151,30 @@ impl Versions {
                 [] => "no release k8sgen knows".into(),
             }
         }
+        // The provider minors (of one table) whose Kubernetes window holds `k8s`.
+        fn supporting(rows: &[(Minor, MinorRange)], k8s: Minor) -> Vec<Minor> {
+            rows.iter()
+                .filter(|(_, window)| window.contains(k8s))
+                .map(|(v, _)| *v)
+                .collect()
+        }
+        let capi: Vec<(Minor, MinorRange)> =
+            self.capi.iter().map(|(v, c)| (*v, c.kubernetes)).collect();
+        let caph: Vec<(Minor, MinorRange)> =
+            self.caph.iter().map(|(v, c)| (*v, c.kubernetes)).collect();
         let mut out = BTreeMap::new();
-        let all = self
-            .capi
-            .values()
-            .map(|c| c.kubernetes)
-            .chain(self.caph.values().map(|c| c.kubernetes));
-        for range in all {
+        for (_, range) in capi.iter().chain(&caph) {
             let mut k8s = range.min;
             while k8s <= range.max {
                 out.entry(k8s).or_insert_with(|| {
-                    let capi: Vec<Minor> = self
-                        .capi
-                        .iter()
-                        .filter(|(_, c)| c.kubernetes.contains(k8s))
-                        .map(|(v, _)| *v)
-                        .collect();
-                    let caph: Vec<Minor> = self
-                        .caph
-                        .iter()
-                        .filter(|(_, c)| c.kubernetes.contains(k8s))
-                        .map(|(v, _)| *v)
-                        .collect();
-                    if caph.is_empty() {
-                        format!("ClusterAPI {} (no CAPH release k8sgen knows)", span(&capi))
+                    let (by_capi, by_caph) = (supporting(&capi, k8s), supporting(&caph, k8s));
+                    if by_caph.is_empty() {
+                        format!(
+                            "ClusterAPI {} (no CAPH release k8sgen knows)",
+                            span(&by_capi)
+                        )
                     } else {
-                        format!("ClusterAPI {}, CAPH {}", span(&capi), span(&caph))
+                        format!("ClusterAPI {}, CAPH {}", span(&by_capi), span(&by_caph))
                     }
                 });
                 k8s = Minor::new(k8s.major, k8s.minor + 1);

@@ -42,6 +42,7 @@ done
 if ! $up_to_date; then
   mkdir -p "$cache"
   tmp="$(mktemp -d "$cache/bin.new.XXXXXX")"
+  chmod 755 "$tmp"
   trap 'rm -rf "$tmp"' EXIT
   echo "kube-tools: building ${tools[*]} from conformance/kube into $bin (the first build takes minutes)" >&2
   start=$(date +%s)

@@ -28,7 +28,7 @@ pub fn human(diags: &[Diagnostic], sources: &Sources, style: Style) -> String {
         .collect();
     let mut out = String::new();
     for diag in diags {
-        for part in split_by_source(diag) {
+        for part in split_into_parts(diag, sources) {
             let report = to_miette(
                 &part.diag,
                 part.span_source.map(|id| {
@@ -81,9 +81,14 @@ struct Part {
     span_source: Option<super::SourceId>,
 }
 
-/// miette shows one file per report: labels in other files (a value inherited
-/// through `extends`) become notes of their own.
-fn split_by_source(diag: &Diagnostic) -> Vec<Part> {
+/// Labels further than this many lines from the primary label are shown in an
+/// excerpt of their own: miette would otherwise print every line between them.
+const MAX_LABEL_GAP_LINES: usize = 6;
+
+/// miette shows one file per report, and one excerpt spanning all its labels:
+/// labels in other files (a value inherited through `extends`) and labels far
+/// from the primary one become notes of their own, each with a short excerpt.
+fn split_into_parts(diag: &Diagnostic, sources: &Sources) -> Vec<Part> {
     let Some(first) = diag.labels.first() else {
         return vec![Part {
             diag: diag.clone(),
@@ -91,13 +96,21 @@ fn split_by_source(diag: &Diagnostic) -> Vec<Part> {
         }];
     };
     let primary = first.span.source;
+    let line_of = |span: Span| {
+        let text = &sources.get(span.source).text;
+        text[..span.start.min(text.len())].matches('\n').count()
+    };
+    let primary_line = line_of(first.span);
+    let near = |l: &super::Label| {
+        l.span.source == primary && line_of(l.span).abs_diff(primary_line) <= MAX_LABEL_GAP_LINES
+    };
     let mut main = diag.clone();
-    main.labels.retain(|l| l.span.source == primary);
+    main.labels.retain(near);
     let mut parts = vec![Part {
         diag: main,
         span_source: Some(primary),
     }];
-    for label in diag.labels.iter().filter(|l| l.span.source != primary) {
+    for label in diag.labels.iter().filter(|l| !near(l)) {
         let mut note = Diagnostic::new(diag.code, format!("note: {}", label.message))
             .severity(Severity::Warning);
         note.labels.push(label.clone());

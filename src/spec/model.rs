@@ -28,11 +28,13 @@ pub struct Spec {
     pub extends: Option<String>,
     pub cluster: Cluster,
     pub hetzner: Hetzner,
+    #[serde(default)]
     pub access: Access,
     /// The DNS zone the API host lives in. Needed by external-dns and by
     /// cert-manager's ACME DNS-01 challenges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<Dns>,
+    #[serde(default)]
     pub images: Images,
     pub capi: Capi,
     pub control_plane: ControlPlane,
@@ -66,13 +68,17 @@ pub struct Cluster {
     /// Kubernetes version; must equal the kubelet the nodes' nixpkgs ships.
     #[schemars(example = &"1.34.2")]
     pub kubernetes_version: String,
-    /// Pod range (IPv4 CIDR).
+    /// Pod range (IPv4 CIDR). Default: kubeadm's usual `10.244.0.0/16`.
+    #[serde(default = "default_pod_cidr")]
     #[schemars(example = &"10.133.0.0/16")]
     pub pod_cidr: String,
-    /// Service range (IPv4 CIDR).
+    /// Service range (IPv4 CIDR). Default: kubeadm's `10.96.0.0/12`.
+    #[serde(default = "default_service_cidr")]
     #[schemars(example = &"10.134.0.0/16")]
     pub service_cidr: String,
-    /// Prefix length of each node's share of `pod_cidr`.
+    /// Prefix length of each node's share of `pod_cidr` (kube-controller-manager's
+    /// default: /24, 254 pods per node).
+    #[serde(default = "default_node_pod_prefix")]
     #[schemars(example = 24)]
     pub node_pod_prefix: u8,
     /// Cluster DNS service address. Default: the tenth address of `service_cidr`.
@@ -87,6 +93,22 @@ fn default_cluster_domain() -> String {
     "cluster.local".into()
 }
 
+fn default_pod_cidr() -> String {
+    "10.244.0.0/16".into()
+}
+
+fn default_service_cidr() -> String {
+    "10.96.0.0/12".into()
+}
+
+fn default_node_pod_prefix() -> u8 {
+    24
+}
+
+fn default_network_cidr() -> String {
+    "10.0.0.0/16".into()
+}
+
 /// Hetzner Cloud project settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -95,6 +117,7 @@ pub struct Hetzner {
     #[schemars(example = &"fsn1")]
     pub location: String,
     /// Private node network (created by the Hetzner ClusterAPI provider).
+    #[serde(default = "default_network_cidr")]
     #[schemars(example = &"10.0.0.0/16")]
     pub network_cidr: String,
     /// The Hetzner Cloud API token.
@@ -102,7 +125,7 @@ pub struct Hetzner {
 }
 
 /// Who may reach the nodes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Access {
     /// Names of SSH keys that already exist in the Hetzner project.
@@ -141,10 +164,32 @@ pub struct Dns {
 #[serde(deny_unknown_fields)]
 pub struct Images {
     /// Bump to build new images and roll every node through ClusterAPI.
+    #[serde(default = "one")]
     pub revision: u32,
-    /// The server type that builds each architecture's image.
-    #[serde(default)]
+    /// The server type that builds each architecture's image. Default: the
+    /// smallest of each architecture, `cx23` and `cax11`.
+    #[serde(default = "default_builders")]
     pub builder: ImageBuilders,
+}
+
+impl Default for Images {
+    fn default() -> Self {
+        Images {
+            revision: one(),
+            builder: default_builders(),
+        }
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn default_builders() -> ImageBuilders {
+    ImageBuilders {
+        x86_64: Some("cx23".into()),
+        aarch64: Some("cax11".into()),
+    }
 }
 
 /// Builder server types per architecture.
@@ -198,7 +243,8 @@ pub enum Management {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ControlPlane {
-    /// Number of control-plane nodes; odd, for etcd quorum.
+    /// Number of control-plane nodes; odd, for etcd quorum (3 for production).
+    #[serde(default = "one")]
     pub replicas: u32,
     pub server_type: String,
     /// Locations the control-plane nodes spread over. Default: `[hetzner.location]`.
@@ -211,6 +257,7 @@ pub struct ControlPlane {
 #[serde(deny_unknown_fields)]
 pub struct Pool {
     pub server_type: String,
+    #[serde(default = "one")]
     pub replicas: u32,
     /// Default: `hetzner.location`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

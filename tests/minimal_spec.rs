@@ -43,8 +43,12 @@ fn a_spec_with_only_the_decisions_validates_and_compiles() {
     let validate = k8sgen(dir.path(), &["validate", "clusters/mini.toml"]);
     assert_eq!(validate.code, 0, "{}", validate.stderr);
     assert!(
-        validate.stdout.contains("1 control-plane node, 1 pool with 1 worker")
-            && validate.stdout.contains("the pod range holds 256 nodes (/24 each)"),
+        validate
+            .stdout
+            .contains("1 control-plane node, 1 pool with 1 worker")
+            && validate
+                .stdout
+                .contains("the pod range holds 256 nodes (/24 each)"),
         "{}",
         validate.stdout
     );

@@ -21,21 +21,6 @@ struct Located {
     display: String,
 }
 
-/// Loads, validates and compiles a spec; reports diagnostics and returns None on
-/// any error.
-/// `warnings`: whether to show warnings too (compile does; check and diff, which
-/// run in hooks and CI, show only errors: warnings are `validate`'s business).
-fn prepare(
-    spec: &Path,
-    out_dir: Option<&Path>,
-    format: MessageFormat,
-    warnings: bool,
-    out: &mut Out,
-) -> Option<Session> {
-    let located = locate(spec, out_dir, format, warnings, out)?;
-    compile_located(located, out)
-}
-
 /// Loads and validates a spec and finds its repo; reports diagnostics and
 /// returns None on any error.
 fn locate(
@@ -150,7 +135,29 @@ pub struct CompileArgs<'a> {
 }
 
 pub fn run_compile(args: CompileArgs<'_>, out: &mut Out) -> u8 {
-    let Some(session) = prepare(args.spec, args.out_dir, args.format, true, out) else {
+    let Some(located) = locate(args.spec, args.out_dir, args.format, true, out) else {
+        return exit::ERROR;
+    };
+    // The daily loop: the repo holds exactly what the last compile of this very
+    // input wrote (the fast path `check` takes): nothing to compile or write.
+    if let Some(files) = up_to_date(&located) {
+        if args.dry_run {
+            out.print(&format!(
+                "{}: up to date, nothing would change\n",
+                located.display
+            ));
+        } else {
+            out.print(&format!(
+                "compiled {} (cluster {}) into {}\n  nothing changed\n  {files} file{} unchanged\n",
+                located.display,
+                located.loaded.spec.cluster.name,
+                located.root.display(),
+                if files == 1 { "" } else { "s" }
+            ));
+        }
+        return exit::OK;
+    }
+    let Some(session) = compile_located(located, out) else {
         return exit::ERROR;
     };
     let view = RepoView::fs(&session.root);
@@ -236,6 +243,21 @@ pub fn run_compile(args: CompileArgs<'_>, out: &mut Out) -> u8 {
             exit::ERROR
         }
     }
+}
+
+/// The number of files the spec owns when the repo holds exactly what the last
+/// compile of this input wrote, and that compile's summary (change safety's
+/// reference) still reads; None when anything is in doubt.
+fn up_to_date(located: &Located) -> Option<usize> {
+    let view = RepoView::fs(&located.root);
+    let cluster = &located.loaded.spec.cluster.name;
+    let input = input_fingerprint(&located.loaded.spec, &located.display);
+    if !repo::unchanged_since_compile(&view, cluster, &located.display, &input) {
+        return None;
+    }
+    let manifest = Manifest::load(&view, cluster).ok()??;
+    serde_json::from_value::<Summary>(manifest.summary.clone()).ok()?;
+    Some(manifest.files.len())
 }
 
 fn render_report(session: &Session, report: &repo::ApplyReport) -> String {

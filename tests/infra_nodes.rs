@@ -14,60 +14,16 @@
 //! (`tests/conformance/nixos_options.rs`).
 
 mod common;
+#[path = "golden_cases/mod.rs"]
+mod golden_cases;
 
 use common::require_tool;
-use k8sgen::diag::Sources;
+use golden_cases::{CASES, Case, cases, compile_case};
 use k8sgen::plan::{Arch, Plan};
 use serde_json::{Value as Json, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// The golden specs: the reference cluster and the three-location one.
-const CASES: &[&str] = &[
-    "reference/input/clusters/dev.toml",
-    "three-locations/input/clusters/ha.toml",
-];
-
-struct Case {
-    plan: Plan,
-    files: BTreeMap<String, String>,
-}
-
-impl Case {
-    fn file(&self, rel: &str) -> &str {
-        let path = self.plan.names.cluster_file(rel);
-        self.files
-            .get(&path)
-            .unwrap_or_else(|| panic!("{path} was not generated"))
-    }
-}
-
-fn compile_case(rel: &str) -> Case {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("golden")
-        .join(rel);
-    let mut sources = Sources::new();
-    let checked = k8sgen::check_spec(&path, &mut sources);
-    let loaded = checked
-        .valid()
-        .unwrap_or_else(|| panic!("{rel} is invalid: {:?}", checked.diagnostics));
-    let shown = format!("clusters/{}", path.file_name().unwrap().to_string_lossy());
-    let compiled = k8sgen::compile::compile(&loaded.spec, &shown).unwrap();
-    Case {
-        files: compiled
-            .output
-            .files
-            .into_iter()
-            .map(|f| (f.path, f.contents))
-            .collect(),
-        plan: compiled.plan,
-    }
-}
-
-fn cases() -> Vec<Case> {
-    CASES.iter().map(|c| compile_case(c)).collect()
-}
 
 fn nix_available() -> bool {
     require_tool("nix-instantiate").is_some()

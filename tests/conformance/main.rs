@@ -16,6 +16,8 @@ mod capi_schemas;
 #[path = "../common/mod.rs"]
 mod common;
 mod crd_schemas;
+#[path = "../golden_cases/mod.rs"]
+mod golden_cases;
 mod nixos_options;
 
 use std::path::{Path, PathBuf};

@@ -4,9 +4,11 @@
 
 use crate::emit;
 use crate::nix::{self, EmitError};
+use crate::output::CompileOutput;
 use crate::plan::{self, Plan, Summary};
-use crate::repo::{AllowedPaths, CompileOutput, Judge};
+use crate::repo::{AllowedPaths, Judge};
 use crate::spec::Spec;
+use crate::values::SpecValues;
 
 /// A compiled spec: the resolved plan and every file it produces.
 #[derive(Debug)]
@@ -17,8 +19,8 @@ pub struct Compiled {
 
 /// Lowers and emits a validated spec. `spec_path` is the spec as shown in
 /// headers and the manifest (relative to the repo root).
-pub fn compile(spec: &Spec, spec_path: &str) -> Result<Compiled, EmitError> {
-    let plan = plan::lower(spec, spec_path);
+pub fn compile(spec: &Spec, values: &SpecValues, spec_path: &str) -> Result<Compiled, EmitError> {
+    let plan = plan::lower(spec, values, spec_path);
     let files = emit::emit(&plan)?;
     let summary = serde_json::to_value(Summary::of(&plan)).expect("summary serialises");
     let output = CompileOutput {

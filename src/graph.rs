@@ -345,7 +345,7 @@ fn servers(plan: &Plan) -> Group {
         ),
         nodes: vec![node(
             ids::network(),
-            ["private network".to_string(), plan.network.cidr.clone()],
+            ["private network".to_string(), plan.network.cidr.to_string()],
         )],
         groups: by_arch,
     }
@@ -720,7 +720,11 @@ mod tests {
             .replace(r#"name = "dev""#, r#"name = "d<i>e</i>v\"""#);
         let loaded = crate::spec::load_str("hostile.toml", text, Format::Toml, &mut Sources::new())
             .unwrap_or_else(|d| panic!("{d:#?}"));
-        crate::plan::lower(&loaded.spec, "hostile.toml")
+        crate::plan::lower(
+            &loaded.spec,
+            &crate::validate::values(&loaded).expect("values parse"),
+            "hostile.toml",
+        )
     }
 
     fn example_plan() -> Plan {
@@ -731,7 +735,11 @@ mod tests {
             &mut Sources::new(),
         )
         .expect("example loads");
-        crate::plan::lower(&loaded.spec, "examples/dev-cluster.toml")
+        crate::plan::lower(
+            &loaded.spec,
+            &crate::validate::values(&loaded).expect("values parse"),
+            "examples/dev-cluster.toml",
+        )
     }
 
     fn is_id(s: &str) -> bool {

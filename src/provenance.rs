@@ -272,7 +272,7 @@ pub static SOURCES: &[Source] = &[
             "hetzner.token",
         ],
     },
-    // --- secret sync (src/emit/secret_sync.rs) -------------------------------------
+    // --- secret sync (src/emit/ops/secret_sync.rs) -------------------------------------
     Source {
         root: Root::Cluster,
         pattern: "secrets/sync.*",
@@ -392,7 +392,8 @@ mod tests {
     fn compiled(spec: &str, name: &str) -> crate::compile::Compiled {
         let loaded = crate::spec::load_str(name, spec.into(), Format::Toml, &mut Sources::new())
             .unwrap_or_else(|d| panic!("{d:#?}"));
-        crate::compile::compile(&loaded.spec, name).expect("compiles")
+        let values = crate::validate::values(&loaded).expect("values parse");
+        crate::compile::compile(&loaded.spec, &values, name).expect("compiles")
     }
 
     /// The guard for new emitters: every file any golden spec generates (the
@@ -418,11 +419,12 @@ mod tests {
         );
         for spec in specs {
             let mut sources = Sources::new();
-            let checked = crate::check_spec(&spec, &mut sources);
+            let checked = crate::load_and_validate(&spec, &mut sources);
             let Some(loaded) = checked.valid() else {
                 continue;
             };
-            let c = crate::compile::compile(&loaded.spec, "clusters/spec.toml").expect("compiles");
+            let c = crate::compile::compile(&loaded.spec, loaded.values, "clusters/spec.toml")
+                .expect("compiles");
             for file in &c.output.files {
                 let keys = keys_for(&c.plan, &file.path).unwrap_or_else(|| {
                     panic!(

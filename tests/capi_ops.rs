@@ -207,9 +207,9 @@ fn reference_plan() -> k8sgen::plan::Plan {
     use k8sgen::diag::{Format, Sources};
     let file = "golden/reference/input/clusters/dev.toml";
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
-    let checked = k8sgen::check_text(file, text, Format::Toml, &mut Sources::new());
+    let checked = k8sgen::load_and_validate_text(file, text, Format::Toml, &mut Sources::new());
     let loaded = checked.valid().expect("the reference spec is valid");
-    k8sgen::plan::lower(&loaded.spec, "clusters/dev.toml")
+    k8sgen::plan::lower(&loaded.spec, loaded.values, "clusters/dev.toml")
 }
 
 /// The step ids, from the script itself (`--list`).

@@ -218,12 +218,13 @@ fn toml_and_kdl_reference_specs_give_identical_bytes() {
         ("examples/dev-cluster.kdl", Format::Kdl),
     ] {
         let text = std::fs::read_to_string(root.join(file)).unwrap();
-        let checked = k8sgen::check_text(file, text, format, &mut Sources::new());
+        let checked = k8sgen::load_and_validate_text(file, text, format, &mut Sources::new());
         let loaded = checked
             .valid()
             .unwrap_or_else(|| panic!("{file}: {:#?}", checked.diagnostics));
         // Same display path: the header names the spec, the rest must not differ.
-        let compiled = k8sgen::compile::compile(&loaded.spec, "clusters/dev").unwrap();
+        let compiled =
+            k8sgen::compile::compile(&loaded.spec, loaded.values, "clusters/dev").unwrap();
         out.push(compiled.output.files);
     }
     assert_eq!(out[0], out[1]);

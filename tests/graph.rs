@@ -61,7 +61,8 @@ fn reference_graph_matches_golden_files() {
 fn plan_of(text: &str) -> k8sgen::plan::Plan {
     let loaded = k8sgen::spec::load_str("t.toml", text.into(), Format::Toml, &mut Sources::new())
         .unwrap_or_else(|d| panic!("{d:#?}"));
-    k8sgen::plan::lower(&loaded.spec, "t.toml")
+    let values = k8sgen::validate::values(&loaded).expect("values parse");
+    k8sgen::plan::lower(&loaded.spec, &values, "t.toml")
 }
 
 /// Graphviz reads the DOT (also with hostile names) and keeps every label.

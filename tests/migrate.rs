@@ -11,7 +11,7 @@ mod common;
 
 use common::k8sgen;
 use k8sgen::diag::{Format, Sources};
-use k8sgen::migrate::{Outcome, migrate};
+use k8sgen::spec::migrate::{Outcome, migrate};
 use std::path::{Path, PathBuf};
 
 struct Case {
@@ -85,7 +85,8 @@ fn golden_migrations() {
             }
         }
         // The migrated spec is a valid current spec.
-        let checked = k8sgen::check_text(&case.name, got, case.format, &mut Sources::new());
+        let checked =
+            k8sgen::load_and_validate_text(&case.name, got, case.format, &mut Sources::new());
         assert!(
             checked.valid().is_some(),
             "{}: the migrated spec does not validate: {:#?}",

@@ -57,7 +57,7 @@ fn a_spec_with_only_the_decisions_validates_and_compiles() {
 
     // The defaults, as the Plan holds them.
     let text = std::fs::read_to_string(dir.path().join("clusters/mini.toml")).unwrap();
-    let checked = k8sgen::check_text(
+    let checked = k8sgen::load_and_validate_text(
         "mini.toml",
         text,
         k8sgen::diag::Format::Toml,

@@ -84,9 +84,9 @@ fn plan(case: &str, spec: &str) -> k8sgen::plan::Plan {
         .join(case)
         .join("input")
         .join(spec);
-    let checked = k8sgen::check_spec(&path, &mut Sources::new());
+    let checked = k8sgen::load_and_validate(&path, &mut Sources::new());
     let loaded = checked.valid().expect("the golden spec is valid");
-    k8sgen::plan::lower(&loaded.spec, spec)
+    k8sgen::plan::lower(&loaded.spec, loaded.values, spec)
 }
 
 fn evaluate(files: &[PathBuf], module: &str) -> Json {

@@ -7,10 +7,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use k8sgen::output::{CompileOutput, Layer, OutputFile};
 use k8sgen::repo::{
-    AllowedPaths, ApplyOptions, ApplyReport, CheckReport, CheckStatus, CompileOutput, DefaultJudge,
-    DriftKind, Layer, OutputFile, PathProblem, RepoError, RepoView, Step, check, execute,
-    execute_with_hook, find_repo_root, plan_apply, spec_display_path,
+    AllowedPaths, ApplyOptions, ApplyReport, CheckReport, CheckStatus, DefaultJudge, DriftKind,
+    PathProblem, RepoError, RepoView, Step, changeset, check, execute, execute_with_hook,
+    find_repo_root, spec_display_path,
 };
 use tempfile::TempDir;
 
@@ -60,7 +61,7 @@ impl Repo {
 
     fn try_compile(&self, out: &CompileOutput, force: bool) -> Result<ApplyReport, Vec<RepoError>> {
         let view = RepoView::fs(self.root());
-        let plan = plan_apply(&view, out, &self.opts(force), &DefaultJudge)?;
+        let plan = changeset(&view, out, &self.opts(force), &DefaultJudge)?;
         Ok(execute(self.root(), &plan).expect("execute"))
     }
 
@@ -556,7 +557,7 @@ fn dry_run_shows_the_check_diff_and_writes_nothing() {
         .push(nix("dev", "services.nix", Layer::Services, "{ }"));
     let before = repo.snapshot();
 
-    let plan = plan_apply(
+    let plan = changeset(
         &RepoView::fs(repo.root()),
         &out,
         &repo.opts(false),
@@ -587,7 +588,7 @@ fn execute_refuses_a_file_edited_after_planning() {
     repo.compile(&dev());
     let mut out = dev();
     out.files[1].contents.push_str("# more\n{ }\n");
-    let plan = plan_apply(
+    let plan = changeset(
         &RepoView::fs(repo.root()),
         &out,
         &repo.opts(false),
@@ -644,7 +645,7 @@ fn crash_at_any_step_leaves_old_or_new_files_and_the_next_compile_converges() {
     for stop_at in 0.. {
         let repo = Repo::new();
         repo.compile(&old);
-        let plan = plan_apply(
+        let plan = changeset(
             &RepoView::fs(repo.root()),
             &new,
             &repo.opts(false),
@@ -705,7 +706,7 @@ fn files_written_before_a_crash_stay_owned_even_if_the_spec_then_drops_them() {
     let (old, new) = crash_outputs();
     let repo = Repo::new();
     repo.compile(&old);
-    let plan = plan_apply(
+    let plan = changeset(
         &RepoView::fs(repo.root()),
         &new,
         &repo.opts(false),

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
+use k8sgen::output::{CompileOutput, Layer, OutputFile};
 use k8sgen::repo::{
-    AllowedPaths, ApplyOptions, CheckStatus, CompileOutput, DefaultJudge, Layer, OutputFile,
-    RepoView, check, execute, plan_apply,
+    AllowedPaths, ApplyOptions, CheckStatus, DefaultJudge, RepoView, changeset, check, execute,
 };
 use proptest::prelude::*;
 
@@ -63,7 +63,7 @@ proptest! {
         let opts = ApplyOptions { force: false, allowed: allowed.clone() };
         for files in &steps {
             let out = output(files);
-            let plan = plan_apply(&RepoView::fs(root), &out, &opts, &DefaultJudge).unwrap();
+            let plan = changeset(&RepoView::fs(root), &out, &opts, &DefaultJudge).unwrap();
             execute(root, &plan).unwrap();
 
             let mut on_disk = BTreeMap::new();
@@ -75,7 +75,7 @@ proptest! {
 
             let report = check(&RepoView::fs(root), &out, &allowed, &DefaultJudge);
             prop_assert_eq!(report.status(), CheckStatus::Clean);
-            let again = plan_apply(&RepoView::fs(root), &out, &opts, &DefaultJudge).unwrap();
+            let again = changeset(&RepoView::fs(root), &out, &opts, &DefaultJudge).unwrap();
             prop_assert!(again.is_noop());
         }
         // Emptied folders are gone, the target folders stay.

@@ -2,17 +2,17 @@
 //! same step table the generated `k8s-<cluster>-bootstrap` app runs.
 
 use super::{Out, exit};
-use crate::diag::{self, Sources};
+use crate::diag::Sources;
 use std::path::Path;
 
 pub fn run(path: &Path, out: &mut Out) -> u8 {
     let mut sources = Sources::new();
-    let checked = crate::check_spec(path, &mut sources);
+    let checked = crate::load_and_validate(path, &mut sources);
     out.diagnostics(&checked.diagnostics, &sources, super::MessageFormat::Human);
-    match checked.loaded {
-        Some(loaded) if !diag::has_errors(&checked.diagnostics) => {
-            let plan = crate::plan::lower(&loaded.spec, &path.display().to_string());
-            out.print(&crate::emit::capi::bootstrap::runbook(&plan));
+    match checked.valid() {
+        Some(loaded) => {
+            let plan = crate::plan::lower(&loaded.spec, loaded.values, &path.display().to_string());
+            out.print(&crate::emit::ops::bootstrap::runbook(&plan));
             exit::OK
         }
         _ => exit::ERROR,

@@ -16,6 +16,7 @@ struct Session {
 /// A valid spec located in its repo, not yet compiled.
 struct Located {
     loaded: crate::spec::Loaded,
+    values: crate::values::SpecValues,
     root: PathBuf,
     /// The spec path relative to the repo root, as headers and manifests show it.
     display: String,
@@ -31,7 +32,7 @@ fn locate(
     out: &mut Out,
 ) -> Option<Located> {
     let mut sources = Sources::new();
-    let mut checked = crate::check_spec(spec, &mut sources);
+    let mut checked = crate::load_and_validate(spec, &mut sources);
     if !warnings {
         checked.diagnostics.retain(Diagnostic::is_error);
     }
@@ -39,7 +40,7 @@ fn locate(
         out.diagnostics(&checked.diagnostics, &sources, format);
     }
     checked.valid()?;
-    let loaded = checked.loaded?;
+    let (loaded, values) = (checked.loaded?, checked.values?);
     let root = match repo::resolve_repo_root(spec, out_dir) {
         Ok(root) => root,
         Err(e) => {
@@ -50,6 +51,7 @@ fn locate(
     let display = repo::spec_display_path(&root, spec);
     Some(Located {
         loaded,
+        values,
         root,
         display,
     })
@@ -58,10 +60,11 @@ fn locate(
 fn compile_located(located: Located, out: &mut Out) -> Option<Session> {
     let Located {
         loaded,
+        values,
         root,
         display,
     } = located;
-    match compile(&loaded.spec, &display) {
+    match compile(&loaded.spec, &values, &display) {
         Ok(compiled) => Some(Session { root, compiled }),
         Err(e) => {
             out.eprint(&format!(
@@ -201,7 +204,7 @@ pub fn run_compile(args: CompileArgs<'_>, out: &mut Out) -> u8 {
         force: args.force,
         allowed: allowed_paths(&session.compiled.plan),
     };
-    let plan = match repo::plan_apply(&view, &session.compiled.output, &opts, &NixJudge) {
+    let plan = match repo::changeset(&view, &session.compiled.output, &opts, &NixJudge) {
         Ok(plan) => plan,
         Err(errors) => {
             for e in errors {

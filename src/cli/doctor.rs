@@ -4,13 +4,13 @@
 use super::{MessageFormat, Out, exit};
 use crate::compile::compile;
 use crate::diag::Sources;
-use crate::doctor::{diagnose, flake_facts, read_user_modules};
 use crate::repo;
+use crate::repo::doctor::{diagnose, flake_facts, read_user_modules};
 use std::path::Path;
 
 pub fn run(spec: &Path, out_dir: Option<&Path>, out: &mut Out) -> u8 {
     let mut sources = Sources::new();
-    let mut checked = crate::check_spec(spec, &mut sources);
+    let mut checked = crate::load_and_validate(spec, &mut sources);
     // The spec's warnings are `validate`'s business; the doctor looks at the repo.
     checked
         .diagnostics
@@ -28,7 +28,11 @@ pub fn run(spec: &Path, out_dir: Option<&Path>, out: &mut Out) -> u8 {
             return exit::ERROR;
         }
     };
-    let compiled = match compile(&loaded.spec, &repo::spec_display_path(&root, spec)) {
+    let compiled = match compile(
+        &loaded.spec,
+        loaded.values,
+        &repo::spec_display_path(&root, spec),
+    ) {
         Ok(c) => c,
         Err(e) => {
             out.eprint(&format!(
@@ -57,7 +61,7 @@ pub fn run(spec: &Path, out_dir: Option<&Path>, out: &mut Out) -> u8 {
         .any(|f| f.contents.contains("terranixConfigurations"))
     {
         let gitignore = std::fs::read_to_string(root.join(".gitignore")).ok();
-        findings.push(crate::doctor::terraform_state_ignored(
+        findings.push(crate::repo::doctor::terraform_state_ignored(
             gitignore.as_deref(),
             &compiled.plan.infra.workdir,
         ));

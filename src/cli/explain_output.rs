@@ -57,12 +57,12 @@ fn explain(path: &Path, spec: Option<&Path>) -> Result<Explained, String> {
         })?,
     };
     let mut sources = Sources::new();
-    let checked = crate::check_spec(&spec, &mut sources);
+    let checked = crate::load_and_validate(&spec, &mut sources);
     let Some(loaded) = checked.valid() else {
         return Ok(Explained::Invalid(checked.diagnostics, sources));
     };
     let display = repo::spec_display_path(&root, &spec);
-    let compiled = compile(&loaded.spec, &display)
+    let compiled = compile(&loaded.spec, loaded.values, &display)
         .map_err(|e| format!("internal error (a bug in k8sgen, please report it): {e}"))?;
     let Some(file) = compiled.output.files.iter().find(|f| f.path == rel) else {
         let mut generated: Vec<&str> = compiled

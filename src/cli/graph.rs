@@ -7,7 +7,7 @@ use std::path::Path;
 
 pub fn run(spec: &Path, format: GraphFormat, out: &mut Out) -> u8 {
     let mut sources = Sources::new();
-    let checked = crate::check_spec(spec, &mut sources);
+    let checked = crate::load_and_validate(spec, &mut sources);
     if !checked.diagnostics.is_empty() {
         out.diagnostics(&checked.diagnostics, &sources, MessageFormat::Human);
     }
@@ -15,7 +15,7 @@ pub fn run(spec: &Path, format: GraphFormat, out: &mut Out) -> u8 {
         return exit::ERROR;
     };
     // The picture needs no infra repo: the spec path only names the spec.
-    let plan = crate::plan::lower(&loaded.spec, &spec.display().to_string());
+    let plan = crate::plan::lower(&loaded.spec, loaded.values, &spec.display().to_string());
     out.print(&graph::render(&plan, format));
     exit::OK
 }

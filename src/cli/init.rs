@@ -30,7 +30,7 @@ pub fn run(path: Option<&Path>, format: SpecFormat, name: &str, out: &mut Out) -
         SpecFormat::Kdl => Format::Kdl,
     };
     let display = path.map_or_else(|| "<starter>".to_string(), |p| p.display().to_string());
-    let checked = crate::check_text(&display, text.clone(), spec_format, &mut sources);
+    let checked = crate::load_and_validate_text(&display, text.clone(), spec_format, &mut sources);
     if diag::has_errors(&checked.diagnostics) {
         out.diagnostics(&checked.diagnostics, &sources, super::MessageFormat::Human);
         out.eprint("error: the starter spec would not validate with these arguments\n");
@@ -114,7 +114,8 @@ mod tests {
             } else {
                 Format::Kdl
             };
-            let checked = crate::check_text("starter", starter(format, "prod"), f, &mut sources);
+            let checked =
+                crate::load_and_validate_text("starter", starter(format, "prod"), f, &mut sources);
             assert!(
                 checked.loaded.is_some(),
                 "{format:?}: {:#?}",
@@ -131,13 +132,13 @@ mod tests {
     #[test]
     fn toml_and_kdl_starters_mean_the_same() {
         let mut sources = Sources::new();
-        let t = crate::check_text(
+        let t = crate::load_and_validate_text(
             "t",
             starter(SpecFormat::Toml, "x"),
             Format::Toml,
             &mut sources,
         );
-        let k = crate::check_text(
+        let k = crate::load_and_validate_text(
             "k",
             starter(SpecFormat::Kdl, "x"),
             Format::Kdl,

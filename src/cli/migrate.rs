@@ -5,7 +5,7 @@
 
 use super::{MessageFormat, Out, exit};
 use crate::diag::{Format, Sources};
-use crate::migrate::{MigrateError, Outcome, migrate};
+use crate::spec::migrate::{MigrateError, Outcome, migrate};
 use std::path::Path;
 
 pub fn run(spec: &Path, write: bool, out: &mut Out) -> u8 {
@@ -64,7 +64,7 @@ pub fn run(spec: &Path, write: bool, out: &mut Out) -> u8 {
     ));
     // Say at once whether the migrated spec is valid, as `validate` would.
     let mut sources = Sources::new();
-    let checked = crate::check_spec(spec, &mut sources);
+    let checked = crate::load_and_validate(spec, &mut sources);
     if crate::diag::has_errors(&checked.diagnostics) {
         out.diagnostics(&checked.diagnostics, &sources, MessageFormat::Human);
         out.eprint("the migrated spec has errors to fix by hand (see above)\n");

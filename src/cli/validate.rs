@@ -6,7 +6,7 @@ use std::path::Path;
 
 pub fn run(path: &Path, format: MessageFormat, out: &mut Out) -> u8 {
     let mut sources = Sources::new();
-    let checked = crate::check_spec(path, &mut sources);
+    let checked = crate::load_and_validate(path, &mut sources);
     out.diagnostics(&checked.diagnostics, &sources, format);
     match checked.loaded {
         Some(loaded) if !diag::has_errors(&checked.diagnostics) => {

@@ -43,33 +43,7 @@ pub struct Limits {
     pub spread_placement_group: u32,
 }
 
-/// A CPU architecture, named as the spec's `images.builder` keys name it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Arch {
-    X86_64,
-    Aarch64,
-}
-
-impl Arch {
-    pub const ALL: [Arch; 2] = [Arch::X86_64, Arch::Aarch64];
-
-    /// The key under `images.builder`.
-    pub fn key(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64",
-            Arch::Aarch64 => "aarch64",
-        }
-    }
-
-    /// How people name it.
-    pub fn human(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64",
-            Arch::Aarch64 => "arm64 (aarch64)",
-        }
-    }
-}
+pub use crate::values::Arch;
 
 /// Where a server type is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

@@ -6,8 +6,8 @@
 
 use super::{EmitError, OutputFile};
 use crate::nix::{self, NixPath, Value};
+use crate::output::Layer;
 use crate::plan::Plan;
-use crate::repo::Layer;
 
 include!(concat!(env!("OUT_DIR"), "/cheapam_files.rs"));
 

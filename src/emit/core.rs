@@ -3,8 +3,8 @@
 
 use super::{EmitError, OutputFile, nix_file};
 use crate::nix::Value;
+use crate::output::Layer;
 use crate::plan::Plan;
-use crate::repo::Layer;
 
 pub fn emit(plan: &Plan) -> Result<OutputFile, EmitError> {
     let c = &plan.cluster;
@@ -18,12 +18,12 @@ pub fn emit(plan: &Plan) -> Result<OutputFile, EmitError> {
         ("apiHost", Value::str(&c.api_host)),
         ("apiPort", Value::from(i64::from(c.api_port))),
         ("kubernetesVersion", Value::str(&c.kubernetes_version)),
-        ("podCidr", Value::str(&c.pod_cidr)),
-        ("serviceCidr", Value::str(&c.service_cidr)),
+        ("podCidr", Value::str(c.pod_cidr.to_string())),
+        ("serviceCidr", Value::str(c.service_cidr.to_string())),
         ("nodePodPrefix", Value::from(i64::from(c.node_pod_prefix))),
         ("dnsIp", Value::str(&c.dns_ip)),
         ("domain", Value::str(&c.domain)),
-        ("networkCidr", Value::str(&plan.network.cidr)),
+        ("networkCidr", Value::str(plan.network.cidr.to_string())),
         ("networkZone", Value::str(&plan.network.zone)),
         (
             "locations",

@@ -4,8 +4,8 @@
 use super::secret_reader::{self, Tool};
 use super::{EmitError, OutputFile, nix_file};
 use crate::nix::{Expr, Value};
+use crate::output::Layer;
 use crate::plan::{Plan, SecretPurpose, SecretSource};
-use crate::repo::Layer;
 
 /// The `data.external` source that reads the Hetzner token.
 pub const TOKEN_SOURCE: &str = "hcloud_token";

@@ -5,13 +5,12 @@
 pub mod capi;
 mod cheapam;
 mod core;
-mod images;
 pub mod infra;
 mod nixidy_apps;
 mod nixidy_env;
 mod nodes;
+pub mod ops;
 mod secret_reader;
-mod secret_sync;
 mod shared;
 pub mod shell;
 
@@ -19,8 +18,8 @@ pub use cheapam::{IMAGE_PACKAGE as CHEAPAM_IMAGE_PACKAGE, PACKAGE as CHEAPAM_PAC
 pub use shared::SCHEMA_FILE;
 
 use crate::nix::{self, EmitError};
+use crate::output::{Layer, OutputFile};
 use crate::plan::Plan;
-use crate::repo::{Layer, OutputFile};
 
 /// One emitter: the files of one kind (or layer) the Plan produces.
 type Emitter = fn(&Plan) -> Result<Vec<OutputFile>, EmitError>;
@@ -34,8 +33,9 @@ const EMITTERS: &[Emitter] = &[
     nixidy_apps::emit,
     infra::emit,
     nodes::emit,
-    images::emit,
-    secret_sync::emit,
+    ops::emit,
+    ops::images::emit,
+    ops::secret_sync::emit,
 ];
 
 /// Every file the Plan produces, sorted by path. The emitters run on parallel

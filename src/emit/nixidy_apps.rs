@@ -4,9 +4,9 @@
 
 use super::{EmitError, OutputFile, nix_file};
 use crate::nix::{Expr, Value};
+use crate::output::Layer;
 use crate::plan::Plan;
 use crate::plan::services::{AppPlan, Origin, ReleasePlan, SYNC_WAVE};
-use crate::repo::Layer;
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 

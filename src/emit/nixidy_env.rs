@@ -3,8 +3,8 @@
 //! defaults) that every service and app file adds to.
 
 use super::{EmitError, OutputFile, nix_file};
+use crate::output::Layer;
 use crate::plan::Plan;
-use crate::repo::Layer;
 
 /// The Kubernetes minors nixidy ships typed resources for (`nixidy.k8sVersion`,
 /// an enum; reference/nixidy.md section 9). A cluster outside the range uses the

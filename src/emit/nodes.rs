@@ -5,8 +5,8 @@
 
 use super::{EmitError, OutputFile, nix_file};
 use crate::nix::{NixPath, Value};
+use crate::output::Layer;
 use crate::plan::Plan;
-use crate::repo::Layer;
 
 /// The NixOS module name every node imports.
 pub fn node_module(plan: &Plan) -> String {

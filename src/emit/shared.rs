@@ -4,8 +4,8 @@
 
 use super::{EmitError, OutputFile};
 use crate::nix;
+use crate::output::Layer;
 use crate::plan::Plan;
-use crate::repo::Layer;
 
 pub fn emit(plan: &Plan) -> Result<OutputFile, EmitError> {
     // No spec path in the header: the bytes must not depend on the spec.

@@ -68,9 +68,9 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     // Layer 2: the node module and its disk layout (src/emit/nodes.rs).
     template!("node.nix"),
     template!("disko.nix"),
-    // Layer 2: node systems and the image app (src/emit/images.rs).
+    // Layer 2: node systems and the image app (src/emit/ops/images.rs).
     template!("images.nix"),
-    // The secret-sync app (src/emit/secret_sync.rs).
+    // The secret-sync app (src/emit/ops/secret_sync.rs).
     template!("secret-sync.nix"),
 ];
 

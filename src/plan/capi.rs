@@ -243,7 +243,7 @@ pub fn lower(plan: &Plan) -> ClusterApiPlan {
         },
         control_plane_name: format!("{}-control-plane", plan.cluster.name),
         patch_files: patch_files(plan),
-        drain_timeout_seconds: duration_seconds(&plan.updates.drain_timeout),
+        drain_timeout_seconds: plan.updates.drain_timeout.seconds(),
         ..ClusterApiPlan::default()
     };
     out.control_plane_machine = machine_template(plan, &out, &plan.control_plane);
@@ -390,12 +390,6 @@ fn patch_files(plan: &Plan) -> Vec<PatchFile> {
     files
 }
 
-/// A validated Go duration (`10m`, `1h30m`, `90s`) in whole seconds, rounded up.
-fn duration_seconds(s: &str) -> u64 {
-    let nanos = crate::validate::go_duration(s).unwrap_or(0);
-    u64::try_from(nanos.div_ceil(1_000_000_000)).unwrap_or(u64::MAX)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -456,11 +450,12 @@ mod tests {
     }
 
     #[test]
-    fn durations_and_taints() {
-        assert_eq!(duration_seconds("10m"), 600);
-        assert_eq!(duration_seconds("1h30m"), 5400);
-        assert_eq!(duration_seconds("1.5s"), 2);
+    fn drain_timeout_and_taints() {
         let plan = example_plan();
+        assert_eq!(
+            plan.cluster_api.drain_timeout_seconds,
+            plan.updates.drain_timeout.seconds()
+        );
         let arm = plan.pools.iter().find(|p| p.name == "arm").unwrap();
         assert_eq!(
             taints(arm),

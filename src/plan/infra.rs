@@ -263,14 +263,14 @@ mod tests {
         // The example opens SSH to one network.
         let text = include_str!("../../examples/dev-cluster.toml").to_string();
         assert!(text.contains("ssh_source_ips = [\"203.0.113.0/24\"]"));
-        let loaded = crate::spec::load_str(
+        let checked = crate::load_and_validate_text(
             "t.toml",
             text,
             crate::diag::Format::Toml,
             &mut crate::diag::Sources::new(),
-        )
-        .unwrap();
-        let plan = crate::plan::lower(&loaded.spec, "t.toml");
+        );
+        let loaded = checked.valid().expect("valid");
+        let plan = crate::plan::lower(&loaded.spec, loaded.values, "t.toml");
         let ssh: Vec<_> = plan
             .infra
             .firewall

@@ -14,47 +14,10 @@ pub use secrets::{SecretPlan, SecretPurpose, SecretSource, Target as SecretTarge
 pub use summary::Summary;
 
 use crate::spec::{self, Spec};
+pub use crate::values::Arch;
+use crate::values::{GoDuration, Ipv4Net, SpecValues};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
-
-/// CPU architecture of a node, as Nix systems and Hetzner name them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Arch {
-    X86_64,
-    Aarch64,
-}
-
-impl Arch {
-    /// `x86_64` / `aarch64`: the spec's `images.builder` keys and image names.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64",
-            Arch::Aarch64 => "aarch64",
-        }
-    }
-
-    /// The Nix system of a node of this architecture.
-    pub fn nix_system(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64-linux",
-            Arch::Aarch64 => "aarch64-linux",
-        }
-    }
-
-    /// The architecture of a server type, from the catalogue validation checked
-    /// it against (data/hetzner.toml), so both stages agree on every type.
-    pub fn of_server_type(server_type: &str) -> Arch {
-        match crate::data::hetzner()
-            .server_type(server_type)
-            .map(|t| t.arch)
-        {
-            Some(crate::data::hetzner::Arch::Aarch64) => Arch::Aarch64,
-            // Validation refuses unknown types; x86 is the only other line.
-            Some(crate::data::hetzner::Arch::X86_64) | None => Arch::X86_64,
-        }
-    }
-}
 
 /// The resolved cluster, everything an emitter needs.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -91,8 +54,8 @@ pub struct ClusterPlan {
     pub api_host: String,
     pub api_port: u16,
     pub kubernetes_version: String,
-    pub pod_cidr: String,
-    pub service_cidr: String,
+    pub pod_cidr: Ipv4Net,
+    pub service_cidr: Ipv4Net,
     pub node_pod_prefix: u8,
     pub dns_ip: String,
     /// Whether `dns_ip` is the tenth address of the service range (kubeadm's own
@@ -103,11 +66,11 @@ pub struct ClusterPlan {
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct NetworkPlan {
-    pub cidr: String,
+    pub cidr: Ipv4Net,
     /// The subnet the servers are attached in: the network's first /24 (like
     /// CAPH's default; Hetzner attaches at most 100 servers to a network), the
     /// rest of the network stays free for other subnets.
-    pub subnet_cidr: String,
+    pub subnet_cidr: Ipv4Net,
     /// The Hetzner network zone every location is in, e.g. `eu-central`.
     pub zone: String,
     /// Every location the control plane and the pools use, sorted.
@@ -145,7 +108,7 @@ pub struct GitopsPlan {
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct UpdatesPlan {
-    pub drain_timeout: String,
+    pub drain_timeout: GoDuration,
 }
 
 /// The Hetzner network zone of a location.
@@ -158,8 +121,9 @@ pub fn network_zone(location: &str) -> &'static str {
     }
 }
 
-/// Lowers a validated spec. `spec_path` is the path shown in headers.
-pub fn lower(spec: &Spec, spec_path: &str) -> Plan {
+/// Lowers a validated spec, from the values validation parsed. `spec_path` is
+/// the path shown in headers.
+pub fn lower(spec: &Spec, values: &SpecValues, spec_path: &str) -> Plan {
     let c = &spec.cluster;
     let names = Names::new(&c.name, &spec.infra);
     let default_location = spec.hetzner.location.clone();
@@ -171,7 +135,7 @@ pub fn lower(spec: &Spec, spec_path: &str) -> Plan {
     let control_plane = NodeGroup {
         name: "control-plane".into(),
         server_type: spec.control_plane.server_type.clone(),
-        arch: Arch::of_server_type(&spec.control_plane.server_type),
+        arch: values.control_plane_arch,
         replicas: spec.control_plane.replicas,
         locations: cp_locations,
         labels: BTreeMap::new(),
@@ -186,7 +150,7 @@ pub fn lower(spec: &Spec, spec_path: &str) -> Plan {
         .map(|(name, p)| NodeGroup {
             name: name.clone(),
             server_type: p.server_type.clone(),
-            arch: Arch::of_server_type(&p.server_type),
+            arch: values.pool_arch[name],
             replicas: p.replicas,
             locations: vec![
                 p.location
@@ -219,7 +183,7 @@ pub fn lower(spec: &Spec, spec_path: &str) -> Plan {
             (arch, ImagePlan { name, builder })
         })
         .collect();
-    let (dns_ip, dns_ip_is_default) = dns_ip(c);
+    let (dns_ip, dns_ip_is_default) = dns_ip(c, values.service_cidr);
     let mut plan = Plan {
         spec_path: spec_path.to_string(),
         cluster: ClusterPlan {
@@ -227,16 +191,16 @@ pub fn lower(spec: &Spec, spec_path: &str) -> Plan {
             api_host: c.api_host.clone(),
             api_port: 6443,
             kubernetes_version: c.kubernetes_version.clone(),
-            pod_cidr: c.pod_cidr.clone(),
-            service_cidr: c.service_cidr.clone(),
+            pod_cidr: values.pod_cidr,
+            service_cidr: values.service_cidr,
             node_pod_prefix: c.node_pod_prefix,
             dns_ip,
             dns_ip_is_default,
             domain: c.domain.clone(),
         },
         network: NetworkPlan {
-            cidr: spec.hetzner.network_cidr.clone(),
-            subnet_cidr: server_subnet(&spec.hetzner.network_cidr),
+            cidr: values.network_cidr,
+            subnet_cidr: server_subnet(values.network_cidr),
             zone: network_zone(&default_location).to_string(),
             locations: locations.into_iter().collect(),
         },
@@ -257,7 +221,7 @@ pub fn lower(spec: &Spec, spec_path: &str) -> Plan {
         access: spec.access.clone(),
         capi: spec.capi.clone(),
         updates: UpdatesPlan {
-            drain_timeout: spec.updates.drain_timeout.clone(),
+            drain_timeout: values.drain_timeout.clone(),
         },
         kubeadm: spec.kubeadm.clone(),
         services: spec.services.clone(),
@@ -275,27 +239,24 @@ pub fn lower(spec: &Spec, spec_path: &str) -> Plan {
 }
 
 /// The DNS service address: the spec's, or the tenth address of the service
-/// range (what kubeadm picks). Validation has parsed both already.
-fn dns_ip(c: &spec::Cluster) -> (String, bool) {
-    let tenth = c
-        .service_cidr
-        .split_once('/')
-        .and_then(|(a, _)| a.parse::<Ipv4Addr>().ok())
-        .map(|a| Ipv4Addr::from(u32::from(a).wrapping_add(10)).to_string())
-        .unwrap_or_default();
+/// range (what kubeadm picks).
+fn dns_ip(c: &spec::Cluster, service_cidr: Ipv4Net) -> (String, bool) {
+    let tenth = Ipv4Addr::from(u32::from(service_cidr.network()).wrapping_add(10)).to_string();
     match &c.dns_ip {
         Some(ip) => (ip.clone(), *ip == tenth),
         None => (tenth, true),
     }
 }
 
-/// The network's first /24, or the whole (validated) network when it is smaller.
-fn server_subnet(network: &str) -> String {
-    match crate::validate::Ipv4Net::parse(network) {
-        Ok(net) if net.prefix < SERVER_SUBNET_PREFIX => {
-            format!("{}/{SERVER_SUBNET_PREFIX}", net.network())
+/// The network's first /24, or the whole network when it is smaller.
+fn server_subnet(network: Ipv4Net) -> Ipv4Net {
+    if network.prefix < SERVER_SUBNET_PREFIX {
+        Ipv4Net {
+            addr: network.network(),
+            prefix: SERVER_SUBNET_PREFIX,
         }
-        _ => network.to_string(),
+    } else {
+        network
     }
 }
 
@@ -308,14 +269,14 @@ mod tests {
     use crate::diag::{Format, Sources};
 
     pub(crate) fn example_plan() -> Plan {
-        let loaded = crate::spec::load_str(
+        let checked = crate::load_and_validate_text(
             "examples/dev-cluster.toml",
             include_str!("../../examples/dev-cluster.toml").into(),
             Format::Toml,
             &mut Sources::new(),
-        )
-        .expect("example loads");
-        lower(&loaded.spec, "examples/dev-cluster.toml")
+        );
+        let valid = checked.valid().expect("the example is valid");
+        lower(&valid.spec, valid.values, "examples/dev-cluster.toml")
     }
 
     #[test]

@@ -354,7 +354,7 @@ fn cheapam_args(plan: &Plan) -> Vec<String> {
     let c = &plan.cluster;
     [
         ("cluster-name", c.name.clone()),
-        ("pod-cidr", c.pod_cidr.clone()),
+        ("pod-cidr", c.pod_cidr.to_string()),
         ("node-prefix", c.node_pod_prefix.to_string()),
         // IPv4 single stack: Cilium runs without IPv6.
         ("ipv6-pod-cidr", "false".into()),

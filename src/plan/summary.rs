@@ -22,8 +22,8 @@ impl Summary {
         Summary {
             cluster: plan.cluster.name.clone(),
             api_host: plan.cluster.api_host.clone(),
-            pod_cidr: plan.cluster.pod_cidr.clone(),
-            service_cidr: plan.cluster.service_cidr.clone(),
+            pod_cidr: plan.cluster.pod_cidr.to_string(),
+            service_cidr: plan.cluster.service_cidr.to_string(),
             control_plane_replicas: plan.control_plane.replicas,
             pools: plan.pools.iter().map(|p| p.name.clone()).collect(),
         }

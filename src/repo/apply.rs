@@ -6,8 +6,6 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::CompileOutput;
-use super::Layer;
 use super::diff::unified_diff;
 use super::error::{RepoError, Touch};
 use super::judge::Judge;
@@ -15,6 +13,8 @@ use super::manifest::{Manifest, ManifestEntry, sha256_hex};
 use super::paths::AllowedPaths;
 use super::survey::survey;
 use super::view::RepoView;
+use crate::output::CompileOutput;
+use crate::output::Layer;
 
 /// How `compile` may treat the repo.
 #[derive(Debug, Clone)]
@@ -54,7 +54,7 @@ pub struct Action {
 
 /// Everything `execute` will do, decided up front.
 #[derive(Debug, Clone)]
-pub struct ApplyPlan {
+pub struct Changeset {
     pub cluster: String,
     /// Sorted by path.
     pub actions: Vec<Action>,
@@ -93,7 +93,7 @@ pub struct LayerReport {
     pub unchanged: usize,
 }
 
-/// What an apply did (or, from [`ApplyPlan::report`], would do).
+/// What an apply did (or, from [`Changeset::report`], would do).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplyReport {
     pub cluster: String,
@@ -104,12 +104,12 @@ pub struct ApplyReport {
 
 /// Decides how to bring the repo to `out`. Pure: reads through `repo` only.
 /// Returns every problem found, not just the first.
-pub fn plan_apply(
+pub fn changeset(
     repo: &RepoView,
     out: &CompileOutput,
     opts: &ApplyOptions,
     judge: &dyn Judge,
-) -> Result<ApplyPlan, Vec<RepoError>> {
+) -> Result<Changeset, Vec<RepoError>> {
     let s = survey(repo, out, &opts.allowed, judge);
     let mut errors = s.errors;
     if !opts.force {
@@ -162,7 +162,7 @@ pub fn plan_apply(
     actions.sort_by(|a, b| a.path.cmp(&b.path));
 
     let journal = journal(s.old_manifest.as_ref(), out, &actions);
-    Ok(ApplyPlan {
+    Ok(Changeset {
         cluster: out.cluster.clone(),
         actions,
         manifest_path: s.manifest_path,
@@ -204,7 +204,7 @@ fn journal(old: Option<&Manifest>, out: &CompileOutput, actions: &[Action]) -> O
     Some(journal.render())
 }
 
-impl ApplyPlan {
+impl Changeset {
     /// Whether the final manifest differs from the one on disk.
     pub fn manifest_changed(&self) -> bool {
         self.old_manifest.as_deref() != Some(self.new_manifest.as_str())
@@ -264,7 +264,7 @@ impl ApplyPlan {
 }
 
 /// Applies `plan` to the repo at `root`.
-pub fn execute(root: &Path, plan: &ApplyPlan) -> io::Result<ApplyReport> {
+pub fn execute(root: &Path, plan: &Changeset) -> io::Result<ApplyReport> {
     execute_with_hook(root, plan, &mut |_| Ok(()))
 }
 
@@ -275,7 +275,7 @@ pub fn execute(root: &Path, plan: &ApplyPlan) -> io::Result<ApplyReport> {
 /// a rename), removals, empty-folder cleanup, folder syncs, final manifest.
 pub fn execute_with_hook(
     root: &Path,
-    plan: &ApplyPlan,
+    plan: &Changeset,
     hook: &mut dyn FnMut(Step<'_>) -> io::Result<()>,
 ) -> io::Result<ApplyReport> {
     let mut dirty_dirs = BTreeSet::new();
@@ -475,7 +475,7 @@ impl fmt::Display for ApplyReport {
 }
 
 #[cfg(test)]
-pub(crate) fn apply_in_memory(view: &mut RepoView, plan: &ApplyPlan) {
+pub(crate) fn apply_in_memory(view: &mut RepoView, plan: &Changeset) {
     for a in &plan.actions {
         match &a.op {
             Op::Create { contents } | Op::Update { contents, .. } => {
@@ -491,13 +491,14 @@ pub(crate) fn apply_in_memory(view: &mut RepoView, plan: &ApplyPlan) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::OutputFile;
     use crate::repo::testutil::*;
-    use crate::repo::{DefaultJudge, OutputFile, PathProblem, manifest_path};
+    use crate::repo::{DefaultJudge, PathProblem, manifest_path};
 
     #[test]
     fn fresh_compile_creates_everything_and_journals_first() {
         let view = RepoView::memory();
-        let plan = plan_apply(&view, &dev(), &opts(false), &DefaultJudge).unwrap();
+        let plan = changeset(&view, &dev(), &opts(false), &DefaultJudge).unwrap();
         assert_eq!(
             ops(&plan),
             [
@@ -573,7 +574,7 @@ mod tests {
         assert!(msg.starts_with(path), "{msg}");
         assert!(msg.contains("--force"), "{msg}");
 
-        let plan = plan_apply(&view, &dev(), &opts(true), &DefaultJudge).unwrap();
+        let plan = changeset(&view, &dev(), &opts(true), &DefaultJudge).unwrap();
         assert_eq!(ops(&plan)[0], (path, "adopt"));
         assert!(
             plan.journal.is_some(),
@@ -648,7 +649,7 @@ mod tests {
                 touch: Touch::Delete
             }]
         );
-        let plan = plan_apply(&view, &out, &opts(true), &DefaultJudge).unwrap();
+        let plan = changeset(&view, &out, &opts(true), &DefaultJudge).unwrap();
         assert!(ops(&plan).contains(&(path, "remove")));
     }
 

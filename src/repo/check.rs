@@ -3,7 +3,6 @@
 
 use std::fmt;
 
-use super::CompileOutput;
 use super::diff::unified_diff;
 use super::error::RepoError;
 use super::judge::Judge;
@@ -11,6 +10,7 @@ use super::manifest::{Manifest, sha256_hex};
 use super::paths::AllowedPaths;
 use super::survey::survey;
 use super::view::RepoView;
+use crate::output::CompileOutput;
 
 /// One way the repo differs from the spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,8 +229,9 @@ impl fmt::Display for CheckReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::Layer;
     use crate::repo::testutil::*;
-    use crate::repo::{DefaultJudge, Layer, RepoView, plan_apply};
+    use crate::repo::{DefaultJudge, RepoView, changeset};
 
     fn run(view: &RepoView, out: &CompileOutput) -> CheckReport {
         check(view, out, &allowed(), &DefaultJudge)
@@ -438,7 +439,7 @@ mod tests {
         out.files[1].path = "modules/k8s/dev/nodes-v2.nix".into();
         out.files.push(nix("dev", "apps.nix", Layer::Apps, "{ }"));
         let r = run(&view, &out);
-        let plan = plan_apply(&view, &out, &opts(false), &DefaultJudge).unwrap();
+        let plan = changeset(&view, &out, &opts(false), &DefaultJudge).unwrap();
         assert!(!r.diff().is_empty());
         assert_eq!(r.diff(), plan.diff());
     }

@@ -4,55 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-/// Why a repo-relative path was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PathProblem {
-    Empty,
-    Absolute,
-    /// A `..` segment.
-    ParentSegment,
-    /// A `.` segment.
-    DotSegment,
-    /// `a//b` or a trailing `/`.
-    EmptySegment,
-    /// Backslashes or NUL: ambiguous across platforms.
-    BadCharacter,
-    /// Not under any of the allowed target folders.
-    OutsideAllowed {
-        allowed: Vec<String>,
-    },
-    /// Under `.k8sgen/`, which holds only manifests.
-    Reserved,
-    /// A symlink on the way leads out of the repo.
-    EscapesViaSymlink,
-}
-
-impl fmt::Display for PathProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PathProblem::Empty => f.write_str("the path is empty"),
-            PathProblem::Absolute => f.write_str("the path is absolute"),
-            PathProblem::ParentSegment => f.write_str("the path contains a `..` segment"),
-            PathProblem::DotSegment => f.write_str("the path contains a `.` segment"),
-            PathProblem::EmptySegment => f.write_str("the path contains an empty segment"),
-            PathProblem::BadCharacter => f.write_str("the path contains `\\` or NUL"),
-            PathProblem::OutsideAllowed { allowed } => {
-                write!(f, "the path is outside the target folders (")?;
-                for (i, a) in allowed.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    f.write_str(a)?;
-                }
-                f.write_str(")")
-            }
-            PathProblem::Reserved => f.write_str("`.k8sgen/` holds only k8sgen manifests"),
-            PathProblem::EscapesViaSymlink => {
-                f.write_str("a symlink on the way points outside the repo")
-            }
-        }
-    }
-}
+pub use crate::values::PathProblem;
 
 /// Whether k8sgen wanted to overwrite or to delete an unmarked file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::RepoError;
 use super::view::RepoView;
-use super::{CompileOutput, Layer};
+use crate::output::{CompileOutput, Layer};
 
 /// Folder of the manifests, relative to the repo root.
 pub const MANIFEST_DIR: &str = ".k8sgen";
@@ -156,7 +156,7 @@ fn sorted(value: &serde_json::Value) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repo::OutputFile;
+    use crate::output::OutputFile;
     use serde_json::json;
 
     fn output(summary: serde_json::Value) -> CompileOutput {

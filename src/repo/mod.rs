@@ -1,6 +1,6 @@
 //! The apply stage: from an in-memory compile result to files in the infra repo.
 //!
-//! The core is pure: [`plan_apply`] and [`check`] read the repo through a
+//! The core is pure: [`changeset`] and [`check`] read the repo through a
 //! [`RepoView`] (a lazy, read-only snapshot) and decide; only [`execute`] touches the
 //! filesystem. This mirrors alejandra's `in_memory` / `in_fs` split, so every rule is
 //! unit-tested without a disk.
@@ -19,6 +19,7 @@
 mod apply;
 mod check;
 mod diff;
+pub mod doctor;
 mod error;
 mod judge;
 mod manifest;
@@ -27,11 +28,9 @@ mod root;
 mod survey;
 mod view;
 
-use serde::{Deserialize, Serialize};
-
 pub use apply::{
-    Action, ApplyOptions, ApplyPlan, ApplyReport, LayerReport, Op, Step, execute,
-    execute_with_hook, plan_apply,
+    Action, ApplyOptions, ApplyReport, Changeset, LayerReport, Op, Step, changeset, execute,
+    execute_with_hook,
 };
 pub use check::{CheckReport, CheckStatus, Drift, DriftKind, check, unchanged_since_compile};
 pub use diff::unified_diff;
@@ -41,75 +40,6 @@ pub use manifest::{MANIFEST_DIR, Manifest, ManifestEntry, manifest_path, sha256_
 pub use paths::AllowedPaths;
 pub use root::{find_repo_root, resolve_repo_root, spec_display_path};
 pub use view::RepoView;
-
-/// The part of the platform a generated file belongs to; reports group by it.
-///
-/// The declaration order is the display order (bottom of the stack first).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Layer {
-    Core,
-    Infra,
-    Nodes,
-    ClusterApi,
-    Services,
-    Apps,
-    Operations,
-    Cheapam,
-    Schema,
-}
-
-impl Layer {
-    /// The name shown in reports and stored in manifests.
-    pub fn name(self) -> &'static str {
-        match self {
-            Layer::Core => "core",
-            Layer::Infra => "infra",
-            Layer::Nodes => "nodes",
-            Layer::ClusterApi => "cluster-api",
-            Layer::Services => "services",
-            Layer::Apps => "apps",
-            Layer::Operations => "operations",
-            Layer::Cheapam => "cheapam",
-            Layer::Schema => "schema",
-        }
-    }
-}
-
-impl std::fmt::Display for Layer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// One file the compiler produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutputFile {
-    /// Repo-relative, `/`-separated path.
-    pub path: String,
-    pub contents: String,
-    pub layer: Layer,
-    /// The bytes are the same for every spec (e.g. the cheapam sources), so several
-    /// specs may own this file as long as their bytes agree.
-    pub spec_independent: bool,
-}
-
-/// Everything one compile of one spec produced, before it touches the repo.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CompileOutput {
-    /// Cluster name: the key of the manifest.
-    pub cluster: String,
-    /// Spec path as displayed, relative to the repo root (see [`spec_display_path`]).
-    pub spec: String,
-    pub files: Vec<OutputFile>,
-    /// Summary of the compiled Plan, kept in the manifest for change-safety checks;
-    /// opaque here.
-    pub summary: serde_json::Value,
-    /// Fingerprint of everything the files were compiled from (the decoded spec
-    /// and the k8sgen build); `check` trusts an unchanged repo without compiling.
-    /// Empty: no fast path.
-    pub input: String,
-}
 
 #[cfg(test)]
 mod testutil;

@@ -2,6 +2,7 @@
 
 use super::error::{PathProblem, RepoError};
 use super::manifest::MANIFEST_DIR;
+use crate::values::repo_path;
 
 /// The target folders k8sgen may write into, e.g. `modules/k8s/`, `pkgs/k8sgen/`.
 /// Given by the caller; each is a repo-relative folder ending in `/`.
@@ -21,7 +22,7 @@ impl AllowedPaths {
         let mut out = Vec::new();
         for p in prefixes {
             let p = p.as_ref().trim_end_matches('/');
-            check_syntax(p).map_err(|problem| RepoError::PathRejected {
+            repo_path(p).map_err(|problem| RepoError::PathRejected {
                 path: p.to_string(),
                 problem,
             })?;
@@ -38,7 +39,7 @@ impl AllowedPaths {
 
     /// Checks a path k8sgen is about to write or delete (not the manifest itself).
     pub fn check(&self, path: &str) -> Result<(), PathProblem> {
-        check_syntax(path)?;
+        repo_path(path)?;
         if path.starts_with(&format!("{MANIFEST_DIR}/")) {
             return Err(PathProblem::Reserved);
         }
@@ -59,30 +60,6 @@ impl AllowedPaths {
             .max_by_key(|p| p.len())
             .map(|p| p.trim_end_matches('/'))
     }
-}
-
-/// Syntax rules only: relative, `/`-separated, no `.`/`..`/empty segments.
-pub(crate) fn check_syntax(path: &str) -> Result<(), PathProblem> {
-    if path.is_empty() {
-        return Err(PathProblem::Empty);
-    }
-    if path.contains('\\') || path.contains('\0') {
-        return Err(PathProblem::BadCharacter);
-    }
-    // `C:` covers Windows drive paths if a spec was written there.
-    let drive = path.len() >= 2 && path.as_bytes()[1] == b':';
-    if path.starts_with('/') || drive {
-        return Err(PathProblem::Absolute);
-    }
-    for segment in path.split('/') {
-        match segment {
-            "" => return Err(PathProblem::EmptySegment),
-            "." => return Err(PathProblem::DotSegment),
-            ".." => return Err(PathProblem::ParentSegment),
-            _ => {}
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! What is in the repo relative to one compile output: the facts `plan_apply` and
+//! What is in the repo relative to one compile output: the facts `changeset` and
 //! `check` both decide on, gathered once so the two can never disagree.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -8,7 +8,7 @@ use super::judge::Judge;
 use super::manifest::{MANIFEST_DIR, Manifest, ManifestEntry, manifest_path, sha256_hex};
 use super::paths::AllowedPaths;
 use super::view::RepoView;
-use super::{CompileOutput, Layer, OutputFile};
+use crate::output::{CompileOutput, Layer, OutputFile};
 
 /// A produced file and what is on disk at its path.
 pub(crate) struct Produced<'a> {

@@ -1,6 +1,7 @@
 //! Fixtures shared by the in-memory unit tests.
 
 use super::*;
+use crate::output::{CompileOutput, Layer, OutputFile};
 
 pub(crate) fn allowed() -> AllowedPaths {
     AllowedPaths::new(["modules/k8s/", "pkgs/k8sgen/"]).unwrap()
@@ -62,8 +63,8 @@ pub(crate) fn dev() -> CompileOutput {
 }
 
 /// Plans with the default judge and applies to `view` in memory.
-pub(crate) fn compile(view: &mut RepoView, out: &CompileOutput, force: bool) -> ApplyPlan {
-    let plan = plan_apply(view, out, &opts(force), &DefaultJudge).expect("plan");
+pub(crate) fn compile(view: &mut RepoView, out: &CompileOutput, force: bool) -> Changeset {
+    let plan = changeset(view, out, &opts(force), &DefaultJudge).expect("plan");
     apply::apply_in_memory(view, &plan);
     plan
 }
@@ -75,10 +76,10 @@ pub(crate) fn compiled(out: &CompileOutput) -> RepoView {
 }
 
 pub(crate) fn plan_errors(view: &RepoView, out: &CompileOutput, force: bool) -> Vec<RepoError> {
-    plan_apply(view, out, &opts(force), &DefaultJudge).expect_err("plan should fail")
+    changeset(view, out, &opts(force), &DefaultJudge).expect_err("plan should fail")
 }
 
-pub(crate) fn ops(plan: &ApplyPlan) -> Vec<(&str, &'static str)> {
+pub(crate) fn ops(plan: &Changeset) -> Vec<(&str, &'static str)> {
     plan.actions
         .iter()
         .map(|a| {

@@ -2,7 +2,7 @@
 //! structure, decode.
 
 use super::tree::{Node, Value};
-use super::{check, de, kdl, model::Spec, schema, toml};
+use super::{de, kdl, model::Spec, schema, shape, toml};
 use crate::diag::{self, Diagnostic, Format, SourceId, Sources, Span, codes};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -128,7 +128,7 @@ fn finish(
 ) -> Result<Loaded, Vec<Diagnostic>> {
     let mut tree = resolve_extends(tree, base_dir.unwrap_or(Path::new("")), chain, sources)?;
     version_gate(&tree)?;
-    let mut diags = check::check(&mut tree, spec_schema(), sources);
+    let mut diags = shape::check_shape(&mut tree, spec_schema(), sources);
     if diag::has_errors(&diags) {
         diag::sort(&mut diags);
         return Err(diags);

@@ -5,15 +5,16 @@
 //! (`tree`), `check` walks the tree against the JSON Schema generated from the
 //! types in `model`, and `de` decodes the tree into those types.
 
-mod check;
 pub mod de;
 pub mod kdl;
 mod load;
+pub mod migrate;
 pub mod model;
 pub mod schema;
+mod shape;
 pub mod toml;
 pub mod tree;
 
-pub use check::did_you_mean;
 pub use load::{Loaded, SPEC_VERSION, load_file, load_str};
 pub use model::*;
+pub use shape::did_you_mean;

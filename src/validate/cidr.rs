@@ -2,62 +2,8 @@
 
 use super::{CONTROL_PLANE_SURGE, Ctx};
 use crate::diag::{Diagnostic, codes};
+pub use crate::values::Ipv4Net;
 use std::net::Ipv4Addr;
-
-/// An IPv4 network in CIDR form.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ipv4Net {
-    pub addr: Ipv4Addr,
-    pub prefix: u8,
-}
-
-impl Ipv4Net {
-    /// Parses `a.b.c.d/n`; the address must be the network address.
-    pub fn parse(s: &str) -> Result<Ipv4Net, String> {
-        let (addr, prefix) = s.split_once('/').ok_or("missing `/prefix`")?;
-        let addr: Ipv4Addr = addr
-            .parse()
-            .map_err(|_| format!("`{addr}` is not an IPv4 address"))?;
-        let prefix: u8 = prefix
-            .parse()
-            .ok()
-            .filter(|p| *p <= 32)
-            .ok_or_else(|| format!("`{prefix}` is not a prefix length from 0 to 32"))?;
-        let net = Ipv4Net { addr, prefix };
-        if net.network() != addr {
-            return Err(format!(
-                "host bits are set; the network is {}/{prefix}",
-                net.network()
-            ));
-        }
-        Ok(net)
-    }
-
-    pub fn mask(&self) -> u32 {
-        if self.prefix == 0 {
-            0
-        } else {
-            u32::MAX << (32 - self.prefix)
-        }
-    }
-
-    pub fn network(&self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.addr) & self.mask())
-    }
-
-    pub fn broadcast(&self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.addr) | !self.mask())
-    }
-
-    pub fn overlaps(&self, other: &Ipv4Net) -> bool {
-        let mask = self.mask() & other.mask();
-        u32::from(self.addr) & mask == u32::from(other.addr) & mask
-    }
-
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        u32::from(ip) & self.mask() == u32::from(self.addr)
-    }
-}
 
 /// The three ranges with their paths, each parsed (or not).
 fn ranges(

@@ -352,7 +352,8 @@ mod control_plane_region_tests {
 
     fn findings(edit: (&str, &str)) -> Vec<String> {
         let text = include_str!("../../examples/dev-cluster.toml").replace(edit.0, edit.1);
-        let checked = crate::check_text("t.toml", text, Format::Toml, &mut Sources::new());
+        let checked =
+            crate::load_and_validate_text("t.toml", text, Format::Toml, &mut Sources::new());
         checked
             .diagnostics
             .iter()

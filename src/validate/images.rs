@@ -43,7 +43,7 @@ pub fn builder_missing(cx: &Ctx, out: &mut Vec<Diagnostic>) {
             format!(
                 "{} nodes need an image, but `images.builder` has no `{}`",
                 arch.human(),
-                arch.key()
+                arch.as_str()
             ),
         )
         .label(cx.span(first), format!("`{ty}` is {}", arch.human()));
@@ -56,7 +56,7 @@ pub fn builder_missing(cx: &Ctx, out: &mut Vec<Diagnostic>) {
         );
         out.push(d.help(format!(
             "add `{} = \"{example}\"` to `images.builder`",
-            arch.key()
+            arch.as_str()
         )));
     }
 }
@@ -87,7 +87,7 @@ pub fn builder_arch(cx: &Ctx, out: &mut Vec<Diagnostic>) {
                     ),
                 )
                 .label(
-                    cx.span(&["images", "builder", arch.key()]),
+                    cx.span(&["images", "builder", arch.as_str()]),
                     format!("{} type", t.arch.human()),
                 )
                 .help(format!(

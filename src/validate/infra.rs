@@ -13,12 +13,9 @@ pub fn paths(cx: &Ctx, out: &mut Vec<Diagnostic>) {
         // The repo layer's own rule for target folders (no `.` or empty segments,
         // no drive letters), so a folder that validates can always be written.
         let why = syntax::relative_path(value).err().or_else(|| {
-            crate::repo::AllowedPaths::new([value.as_str()])
+            crate::values::repo_folder(value)
                 .err()
-                .map(|e| match e {
-                    crate::repo::RepoError::PathRejected { problem, .. } => problem.to_string(),
-                    other => other.to_string(),
-                })
+                .map(|problem| problem.to_string())
         });
         if let Some(why) = why {
             out.push(
@@ -37,7 +34,9 @@ pub fn paths(cx: &Ctx, out: &mut Vec<Diagnostic>) {
 /// package sources are not modules.
 pub fn packages_in_modules(cx: &Ctx, out: &mut Vec<Diagnostic>) {
     let infra = &cx.spec.infra;
-    if crate::repo::AllowedPaths::new([&infra.modules_dir, &infra.packages_dir]).is_err() {
+    if crate::values::repo_folder(&infra.modules_dir).is_err()
+        || crate::values::repo_folder(&infra.packages_dir).is_err()
+    {
         return;
     }
     let modules = syntax::path_segments(&infra.modules_dir);

@@ -34,9 +34,7 @@ mod text;
 mod updates;
 mod version;
 
-/// Parsing a validated Go duration is also lowering's business.
-pub(crate) use cidr::Ipv4Net;
-pub(crate) use syntax::go_duration;
+use crate::values::{Arch, GoDuration, Ipv4Net, SpecValues};
 
 /// What a rule sees: the decoded spec and the tree that knows where each value
 /// was written.
@@ -228,6 +226,56 @@ pub fn validate(loaded: &Loaded) -> Vec<Diagnostic> {
     }
     diag::sort(&mut out);
     out
+}
+
+/// The values lowering needs, parsed once. Called on a spec [`validate`] found
+/// no error in, where every parse succeeds (the rules `cidr::check`,
+/// `updates::duration` and `hetzner::server_types` reject what would not); a
+/// failure here is reported with the code of the rule that should have caught it.
+pub fn values(loaded: &Loaded) -> Result<SpecValues, Diagnostic> {
+    let cx = Ctx::new(loaded);
+    let spec = cx.spec;
+    let fail = |code: &'static diag::Code, path: &[&str], why: String| {
+        Diagnostic::new(code, format!("`{}` did not parse", path.join(".")))
+            .label(cx.span(path), why)
+    };
+    let net = |path: &[&str], text: &str| {
+        Ipv4Net::parse(text).map_err(|why| fail(&diag::codes::CIDR_SYNTAX, path, why))
+    };
+    let arch = |path: &[&str], ty: &str| {
+        crate::data::hetzner()
+            .server_type(ty)
+            .map(|t| t.arch)
+            .ok_or_else(|| {
+                fail(
+                    &diag::codes::HETZNER_SERVER_TYPE,
+                    path,
+                    format!("`{ty}` is not in the catalogue"),
+                )
+            })
+    };
+    let mut pool_arch = std::collections::BTreeMap::new();
+    for (name, pool) in &spec.pools {
+        let a: Arch = arch(&["pools", name, "server_type"], &pool.server_type)?;
+        pool_arch.insert(name.clone(), a);
+    }
+    Ok(SpecValues {
+        pod_cidr: net(&["cluster", "pod_cidr"], &spec.cluster.pod_cidr)?,
+        service_cidr: net(&["cluster", "service_cidr"], &spec.cluster.service_cidr)?,
+        network_cidr: net(&["hetzner", "network_cidr"], &spec.hetzner.network_cidr)?,
+        drain_timeout: GoDuration::parse(&spec.updates.drain_timeout).map_err(|why| {
+            fail(
+                &diag::codes::UPDATES_DURATION,
+                &["updates", "drain_timeout"],
+                why,
+            )
+        })?,
+        control_plane_arch: arch(
+            &["control_plane", "server_type"],
+            &spec.control_plane.server_type,
+        )?,
+        pool_arch,
+    })
 }
 
 #[cfg(test)]

@@ -173,49 +173,6 @@ pub fn label_value(s: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A Go duration (`90s`, `1h30m`, `1.5h`), in nanoseconds.
-pub fn go_duration(s: &str) -> Result<u128, String> {
-    if s.is_empty() {
-        return Err("is empty".into());
-    }
-    if s == "0" {
-        return Ok(0);
-    }
-    let mut rest = s;
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let (num, tail) = rest.split_at(num_len);
-        let value: f64 = num
-            .parse()
-            .ok()
-            .filter(|_| !num.is_empty() && num != ".")
-            .ok_or_else(|| format!("has no number before `{tail}`"))?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let nanos = match unit {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            "" => return Err(format!("has a number `{num}` without a unit (h, m, s, ms)")),
-            other => return Err(format!("has an unknown unit `{other}` (use h, m, s, ms)")),
-        };
-        total += value * nanos;
-        rest = tail;
-    }
-    if total > u64::MAX as f64 {
-        return Err("is too long".into());
-    }
-    Ok(total as u128)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,17 +216,6 @@ mod tests {
         assert!(label_value("").is_ok());
         assert!(label_value("arm64").is_ok());
         assert!(label_value("a b").is_err());
-    }
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(go_duration("10m"), Ok(600_000_000_000));
-        assert_eq!(go_duration("1h30m"), Ok(5_400_000_000_000));
-        assert_eq!(go_duration("1.5s"), Ok(1_500_000_000));
-        assert_eq!(go_duration("0"), Ok(0));
-        for bad in ["10", "10 m", "ten minutes", "5d", "m", ""] {
-            assert!(go_duration(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! Node updates: the drain timeout and rollouts that can progress.
 
-use super::{Ctx, syntax};
+use super::Ctx;
 use crate::diag::{Diagnostic, codes};
+use crate::values::GoDuration;
 
 /// The drain timeout is a positive Go duration; 0 means "wait forever" upstream.
 pub fn drain_timeout(cx: &Ctx, out: &mut Vec<Diagnostic>) {
     let value = &cx.spec.updates.drain_timeout;
-    let why = match syntax::go_duration(value) {
-        Ok(0) => "is zero; ClusterAPI would wait for a drain forever".to_string(),
+    let why = match GoDuration::parse(value) {
+        Ok(d) if d.is_zero() => "is zero; ClusterAPI would wait for a drain forever".to_string(),
         Ok(_) => return,
         Err(why) => why,
     };

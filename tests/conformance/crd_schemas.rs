@@ -84,9 +84,9 @@ fn generated_crd_objects_match_their_schemas() {
     let mut unvalidated = BTreeSet::new();
     let mut failures = Vec::new();
     for spec in golden_specs() {
-        let checked_spec = k8sgen::check_spec(&spec, &mut Sources::new());
+        let checked_spec = k8sgen::load_and_validate(&spec, &mut Sources::new());
         let loaded = checked_spec.valid().expect("golden spec is valid");
-        let plan = k8sgen::plan::lower(&loaded.spec, "spec.toml");
+        let plan = k8sgen::plan::lower(&loaded.spec, loaded.values, "spec.toml");
         for app in &plan.applications.apps {
             if app.origin != Origin::Service {
                 continue; // the user's raw resources are theirs

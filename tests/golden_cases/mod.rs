@@ -36,12 +36,12 @@ pub fn compile_case(rel: &str) -> Case {
         .join("golden")
         .join(rel);
     let mut sources = Sources::new();
-    let checked = k8sgen::check_spec(&path, &mut sources);
+    let checked = k8sgen::load_and_validate(&path, &mut sources);
     let loaded = checked
         .valid()
         .unwrap_or_else(|| panic!("{rel} is invalid: {:?}", checked.diagnostics));
     let shown = format!("clusters/{}", path.file_name().unwrap().to_string_lossy());
-    let compiled = k8sgen::compile::compile(&loaded.spec, &shown).unwrap();
+    let compiled = k8sgen::compile::compile(&loaded.spec, loaded.values, &shown).unwrap();
     Case {
         files: compiled
             .output

@@ -1,87 +1,13 @@
 //! Layer 3, ClusterAPI: the objects (a nixidy application and the freeform
-//! types it needs) and the operations that run the cluster's lifecycle (the
-//! bootstrap state machine and the rolling node update, as flake apps).
+//! types it needs). The operations that run the cluster's lifecycle are in
+//! `emit/ops/`.
 
-pub mod bootstrap;
 pub mod objects;
 pub mod types;
-pub mod update;
 
-use super::{EmitError, OutputFile, nix_file};
-use crate::nix::Value;
+use super::{EmitError, OutputFile};
 use crate::plan::Plan;
-use crate::repo::Layer;
-use crate::spec::SecretRef;
 
 pub fn emit(plan: &Plan) -> Result<Vec<OutputFile>, EmitError> {
-    Ok(vec![
-        types::emit(plan)?,
-        objects::emit(plan)?,
-        apps(plan)?,
-        shell_file(plan, "capi/bootstrap.sh", bootstrap::script(plan)),
-        shell_file(plan, "capi/update.sh", update::script(plan)),
-    ])
-}
-
-fn shell_file(plan: &Plan, rel: &str, contents: String) -> OutputFile {
-    OutputFile {
-        path: plan.names.cluster_file(rel),
-        contents,
-        layer: Layer::Operations,
-        spec_independent: false,
-    }
-}
-
-fn pkg(name: &'static str) -> Value {
-    Value::select("pkgs", [name])
-}
-
-/// The tools each script runs (nix itself is the user's own).
-fn apps(plan: &Plan) -> Result<OutputFile, EmitError> {
-    let mut bootstrap = vec![
-        pkg("clusterctl"),
-        pkg("coreutils"),
-        pkg("curl"),
-        pkg("gnugrep"),
-        pkg("getent"),
-        pkg("hcloud"),
-        pkg("jq"),
-        pkg("kubectl"),
-    ];
-    if plan.capi.management == crate::spec::Management::Kind {
-        bootstrap.push(pkg("kind"));
-    }
-    if plan.services.cheapam.image.is_some() {
-        bootstrap.push(pkg("skopeo"));
-    }
-    match plan.dns.as_ref().map(|d| &d.token) {
-        Some(SecretRef::Sops(_)) => bootstrap.push(pkg("sops")),
-        Some(SecretRef::ClanSecret(_) | SecretRef::ClanVar(_)) => {
-            bootstrap.push(Value::select(
-                "inputs'",
-                ["clan-core", "packages", "clan-cli"],
-            ));
-        }
-        None => {}
-    }
-    let update = vec![
-        pkg("coreutils"),
-        pkg("gawk"),
-        pkg("gnugrep"),
-        pkg("gnused"),
-        pkg("kubectl"),
-        pkg("openssh"),
-    ];
-    nix_file(
-        plan,
-        plan.names.cluster_file("capi/apps.nix"),
-        Layer::Operations,
-        "capi-apps.nix",
-        serde_json::json!({
-            "bootstrap": plan.names.flake_output("bootstrap"),
-            "update": plan.names.flake_output("update"),
-            "bootstrap_inputs": Value::List(bootstrap),
-            "update_inputs": Value::List(update),
-        }),
-    )
+    Ok(vec![types::emit(plan)?, objects::emit(plan)?])
 }

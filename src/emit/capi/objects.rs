@@ -6,9 +6,9 @@
 
 use super::super::{EmitError, OutputFile, nix_file};
 use crate::nix::{Expr, Value};
+use crate::output::Layer;
 use crate::plan::Plan;
 use crate::plan::capi::{ClusterApiPlan, PRIVATE_ADDRESS, Template, kubelet_args};
-use crate::repo::Layer;
 use serde_json::{Value as Json, json};
 use std::collections::BTreeMap;
 

@@ -11,8 +11,8 @@
 
 use super::super::{EmitError, OutputFile, nix_file};
 use crate::nix::{Expr, Value};
+use crate::output::Layer;
 use crate::plan::Plan;
-use crate::repo::Layer;
 use serde_json::json;
 
 /// `(apiVersion, Kind, attrName)` of every kind the capi application emits.

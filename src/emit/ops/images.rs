@@ -3,13 +3,13 @@
 //! Nix wrapper; images.sh, what it runs) that bakes each into a sealed Hetzner
 //! snapshot outside Terraform state.
 
-use super::secret_reader::{self, Tool};
-use super::shell::{script, word};
-use super::{EmitError, OutputFile, nix_file};
+use crate::emit::secret_reader::{self, Tool};
+use crate::emit::shell::{script, word};
+use crate::emit::{EmitError, OutputFile, nix_file};
 use crate::nix::{Expr, Value};
+use crate::output::Layer;
 use crate::plan::infra::{BUILDER_BASE_IMAGE, ImageBuild};
 use crate::plan::{Arch, Plan};
-use crate::repo::Layer;
 
 /// The label CAPH finds a snapshot by (`HCloudMachineTemplate` `imageName`).
 pub const IMAGE_LABEL: &str = "caph-image-name";
@@ -31,7 +31,7 @@ pub fn emit(plan: &Plan) -> Result<Vec<OutputFile>, EmitError> {
 
 fn wrapper(plan: &Plan) -> Result<OutputFile, EmitError> {
     let archs: Vec<Arch> = plan.images.keys().copied().collect();
-    let tool = secret_reader::tool(super::infra::hcloud_token(plan));
+    let tool = secret_reader::tool(crate::emit::infra::hcloud_token(plan));
     // `nodes.<arch>.config.system.build.<path>`
     let build = |arch: Arch, path: &[&str]| {
         let mut full = vec![arch.as_str(), "config", "system", "build"];
@@ -67,7 +67,7 @@ fn wrapper(plan: &Plan) -> Result<OutputFile, EmitError> {
         Layer::Nodes,
         "images.nix",
         serde_json::json!({
-            "module": super::nodes::node_module(plan),
+            "module": crate::emit::nodes::node_module(plan),
             "nodes": nodes,
             "packages": packages,
             "app": plan.names.flake_output("images"),
@@ -187,7 +187,7 @@ fn app_script(plan: &Plan) -> OutputFile {
     }
     OutputFile {
         path: plan.names.cluster_file("nodes/images.sh"),
-        contents: script(&plan.spec_path, &super::regenerate(plan), &body),
+        contents: script(&plan.spec_path, &crate::emit::regenerate(plan), &body),
         layer: Layer::Nodes,
         spec_independent: false,
     }
@@ -213,7 +213,7 @@ fn token_from_reference(plan: &Plan) -> String {
     format!(
         "\nif [ -z \"${{HCLOUD_TOKEN:-}}\" ]; then\n{}  HCLOUD_TOKEN=$({})\n  export HCLOUD_TOKEN\nfi\n",
         indent(secret_reader::FIND_REPO_ROOT),
-        secret_reader::shell_command(super::infra::hcloud_token(plan)),
+        secret_reader::shell_command(crate::emit::infra::hcloud_token(plan)),
     )
 }
 

@@ -6,7 +6,7 @@
 //! they define needs flake-parts' modules module, and they must sit under the
 //! import-tree root so the flake picks them up.
 
-use crate::repo::OutputFile;
+use crate::output::OutputFile;
 use rnix::ast::{self, HasEntry};
 use rowan::ast::AstNode;
 use std::collections::BTreeSet;
@@ -334,7 +334,7 @@ pub fn read_user_modules(root: &Path, roots: &[String], generated_dir: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repo::Layer;
+    use crate::output::Layer;
 
     const FLAKE: &str = r#"{
       inputs = {

@@ -5,11 +5,11 @@
 //! labels already match is not applied again. Values travel only through
 //! variables and pipes: never in arguments, files or output.
 
-use super::secret_reader::{self, Tool};
-use super::shell::{quote, script, word};
-use super::{EmitError, OutputFile, nix_file};
+use crate::emit::secret_reader::{self, Tool};
+use crate::emit::shell::{quote, script, word};
+use crate::emit::{EmitError, OutputFile, nix_file};
+use crate::output::Layer;
 use crate::plan::{Plan, SecretPlan, SecretTarget as Target};
-use crate::repo::Layer;
 
 pub fn emit(plan: &Plan) -> Result<Vec<OutputFile>, EmitError> {
     let tools: Vec<Tool> = plan
@@ -148,7 +148,7 @@ fn sync_script(plan: &Plan) -> OutputFile {
     }
     OutputFile {
         path: plan.names.cluster_file("secrets/sync.sh"),
-        contents: script(&plan.spec_path, &super::regenerate(plan), &body),
+        contents: script(&plan.spec_path, &crate::emit::regenerate(plan), &body),
         layer: Layer::Operations,
         spec_independent: false,
     }

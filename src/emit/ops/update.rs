@@ -11,7 +11,7 @@
 //! for a human, the others are untouched. Image rollouts (`images.revision`)
 //! go through ClusterAPI instead.
 
-use super::super::shell::{RUN, WAIT_FOR, quote};
+use crate::emit::shell::{RUN, WAIT_FOR, quote};
 use crate::plan::Plan;
 use crate::spec::Management;
 
@@ -23,7 +23,7 @@ pub fn script(plan: &Plan) -> String {
     let mut var = |name: &str, value: &str| s.push_str(&format!("{name}={}\n", quote(value)));
     var("CLUSTER", &plan.cluster.name);
     var("NAMESPACE", &plan.names.capi_namespace);
-    var("DRAIN_TIMEOUT", &plan.updates.drain_timeout);
+    var("DRAIN_TIMEOUT", plan.updates.drain_timeout.as_str());
     var("SKIP_REMEDIATION", SKIP_REMEDIATION);
     // Where the firewall lets SSH in from, for the message when a node cannot be reached.
     var("SSH_SOURCE_IPS", &plan.access.ssh_source_ips.join(" "));
@@ -46,7 +46,7 @@ pub fn script(plan: &Plan) -> String {
         };
         s.push_str(&format!(
             "  {kube_arch}) echo {} ;;\n",
-            quote(&super::super::images::node_package(plan, *arch))
+            quote(&super::images::node_package(plan, *arch))
         ));
     }
     s.push_str("  *) echo \"no node system for architecture $1\" >&2; return 1 ;;\n  esac\n}\n");
@@ -55,7 +55,7 @@ pub fn script(plan: &Plan) -> String {
     s.push_str(BODY_MIDDLE);
     s.push_str(WAIT_FOR);
     s.push_str(BODY_TAIL);
-    super::super::shell::script(
+    crate::emit::shell::script(
         &plan.spec_path,
         &format!("k8sgen compile {}", plan.spec_path),
         &s,

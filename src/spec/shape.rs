@@ -10,7 +10,7 @@ use serde_json::{Map, Value as Json};
 use std::rc::Rc;
 
 /// Checks `root` against `schema` (the spec's JSON Schema), fixing up KDL lists.
-pub fn check(root: &mut Node, schema: &Json, sources: &Sources) -> Vec<Diagnostic> {
+pub fn check_shape(root: &mut Node, schema: &Json, sources: &Sources) -> Vec<Diagnostic> {
     let mut cx = Cx {
         defs: Rc::new(
             schema

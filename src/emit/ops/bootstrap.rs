@@ -11,7 +11,7 @@
 //! create a second set of servers); the services applied before ArgoCD count
 //! as done once ArgoCD runs the app of apps (they are its from then on).
 
-use super::super::shell::{RUN, WAIT_FOR, quote};
+use crate::emit::shell::{RUN, WAIT_FOR, quote};
 use crate::plan::{Plan, SecretSource, SecretTarget as Target};
 use crate::spec::Management;
 
@@ -59,7 +59,7 @@ fn service_apps(plan: &Plan) -> Vec<(&'static str, &'static str)> {
 
 /// Reads a spec secret reference with its one reader (as the secret sync app does).
 fn reader(source: &SecretSource) -> String {
-    super::super::secret_reader::argv(source)
+    crate::emit::secret_reader::argv(source)
         .iter()
         .map(|w| quote(w))
         .collect::<Vec<_>>()
@@ -362,7 +362,7 @@ pub fn script(plan: &Plan) -> String {
         ));
     }
     s.push_str(MAIN);
-    super::super::shell::script(
+    crate::emit::shell::script(
         &plan.spec_path,
         &format!("k8sgen compile {}", plan.spec_path),
         &s,

@@ -45,7 +45,7 @@ echo "$cluster" >"$out/cluster"
 
 dir="$tree/modules/k8s/$cluster"
 files=()
-for f in "$dir/nixidy/env.nix" "$dir"/nixidy/services/*.nix "$dir"/nixidy/apps/*.nix "$dir/capi/objects.nix"; do
+for f in "$dir/nixidy/env.nix" "$dir"/nixidy/services/*.nix "$dir"/nixidy/apps/*.nix "$dir/capi/objects.nix" "$dir"/capi/pools/*.nix; do
   [ -f "$f" ] && files+=("\"$f\"")
 done
 

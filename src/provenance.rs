@@ -124,6 +124,20 @@ pub static SOURCES: &[Source] = &[
     },
     Source {
         root: Root::Cluster,
+        pattern: "capi/pools/{pool}.nix",
+        keys: &[
+            "cluster.kubernetes_version",
+            "hetzner.location",
+            "access.hcloud_ssh_keys",
+            "images.revision",
+            "capi.api_version",
+            "pools.{pool}",
+            "updates",
+            "kubeadm",
+        ],
+    },
+    Source {
+        root: Root::Cluster,
         pattern: "capi/apps.nix",
         keys: &["services.cheapam.image", "dns.token"],
     },

@@ -150,6 +150,47 @@ fn golden_cases_compile_to_their_expected_trees() {
     );
 }
 
+/// Generated files (the cheapam sources included) are the same on every
+/// machine: none names a path of the machine that compiled them, such as the
+/// repo they were written into, this checkout or a home folder.
+#[test]
+fn no_generated_file_names_a_path_of_the_build_machine() {
+    let checkout = env!("CARGO_MANIFEST_DIR");
+    let mut seen = 0;
+    for case in cases() {
+        let (dir, _) = compile_case(&case);
+        let repo = dir.path().to_string_lossy().into_owned();
+        // Folders with their separator: `ssh-ng://root@` is not the folder `/root`.
+        let mut forbidden = vec![
+            format!("{checkout}/"),
+            format!("{repo}/"),
+            "/home/".to_string(),
+            "/Users/".to_string(),
+            "/root/".to_string(),
+        ];
+        if let Ok(home) = std::env::var("HOME") {
+            if home.len() > 1 {
+                forbidden.push(format!("{}/", home.trim_end_matches('/')));
+            }
+        }
+        let inputs = read_tree(&case.join("input"));
+        for (path, text) in read_tree(dir.path()) {
+            if inputs.contains_key(&path) {
+                continue;
+            }
+            seen += 1;
+            for bad in &forbidden {
+                assert!(
+                    !text.contains(bad.as_str()),
+                    "{}: {path} contains the machine path `{bad}`",
+                    case.display()
+                );
+            }
+        }
+    }
+    assert!(seen > 100, "only {seen} generated files were checked");
+}
+
 #[test]
 fn second_compile_changes_nothing_and_check_is_clean() {
     for case in cases() {

@@ -152,6 +152,24 @@ fn sample_context(template: &str) -> serde_json::Value {
                 )]),
             )]),
         }),
+        "capi-pool.nix" => serde_json::json!({
+            "module": "k8s/dev",
+            "application": "capi",
+            "pool": "general",
+            "resources": Value::attrs([(
+                "cluster.x-k8s.io",
+                Value::attrs([(
+                    "v1beta2",
+                    Value::attrs([(
+                        "MachineDeployment",
+                        Value::attrs([(
+                            "dev-general",
+                            Value::attrs([("spec", Value::attrs([("replicas", Value::from(2))]))]),
+                        )]),
+                    )]),
+                )]),
+            )]),
+        }),
         "capi-types.nix" => serde_json::json!({
             "module": "k8s/dev",
             "options": Value::attrs([(

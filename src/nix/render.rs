@@ -16,6 +16,9 @@ use super::value::{Expr, ExprKind, Value, ValueError};
 ///     ("if", Value::from("a\"b")),
 /// ]);
 /// assert_eq!(to_nix(&v).unwrap(), r#"{ "if" = "a\"b"; ports = [ (-1) 443 ]; }"#);
+/// // A set with a single attribute is written as a path.
+/// let v = Value::attrs([("a", Value::attrs([("b.c", Value::attrs([("d", Value::from(1))]))]))]);
+/// assert_eq!(to_nix(&v).unwrap(), r#"{ a."b.c".d = 1; }"#);
 /// ```
 ///
 /// # Errors
@@ -71,6 +74,18 @@ fn write_value(value: &Value, pos: Position, out: &mut String) -> Result<(), Val
             for (k, v) in attrs {
                 out.push(' ');
                 out.push_str(&attr_name(k));
+                // `a = { b = x; };` reads as `a.b = x;`: a set with one
+                // attribute becomes part of the path (the same value in Nix).
+                let mut v = v;
+                while let Value::Attrs(inner) = v {
+                    let mut entries = inner.iter();
+                    let (Some((k2, v2)), None) = (entries.next(), entries.next()) else {
+                        break;
+                    };
+                    out.push('.');
+                    out.push_str(&attr_name(k2));
+                    v = v2;
+                }
                 out.push_str(" = ");
                 write_value(v, Position::Top, out)?;
                 out.push(';');

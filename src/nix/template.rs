@@ -56,9 +56,12 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     template!("cheapam.nix"),
     // The cluster's nixidy environment (src/emit/nixidy_env.rs).
     template!("nixidy-env.nix"),
-    // The ClusterAPI objects, their nixidy types and the operations apps (src/emit/capi/).
+    // The ClusterAPI objects (the cluster's, one file per pool) and their nixidy
+    // types (src/emit/capi/).
     template!("capi-objects.nix"),
+    template!("capi-pool.nix"),
     template!("capi-types.nix"),
+    // The bootstrap and update apps (src/emit/ops/).
     template!("capi-apps.nix"),
     // One ArgoCD application of the nixidy env (src/emit/nixidy_apps.rs).
     template!("nixidy-app.nix"),

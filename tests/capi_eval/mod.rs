@@ -58,22 +58,37 @@ pub struct Evaluated {
     pub namespaces: Json,
 }
 
+/// Evaluates a cluster's `capi/objects.nix` (`file`) together with its pool
+/// files (`capi/pools/*.nix` beside it): the application as objects.nix
+/// declares it, and the objects of every file.
 pub fn evaluate(nix: &Path, file: &Path, module: &str) -> Evaluated {
+    let pools = file.parent().unwrap().join("pools");
+    let mut files = vec![file.to_path_buf()];
+    files.extend(
+        common::files_under(&pools)
+            .into_iter()
+            .map(|p| pools.join(p)),
+    );
+    let list: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
     let expr = format!(
         r#"let
   lib = {{ mkDefault = x: x; }};
-  m = ((import {file}).flake.modules.nixidy.{module:?} {{ inherit lib; }}).applications.capi;
-  res = m.resources;
-  groups = builtins.filter (g: g != "namespaces") (builtins.attrNames res);
-  inGroup = g: builtins.concatMap (v:
-    builtins.concatMap (k: builtins.attrValues res.${{g}}.${{v}}.${{k}}) (builtins.attrNames res.${{g}}.${{v}}))
-    (builtins.attrNames res.${{g}});
+  app = f: ((import f).flake.modules.nixidy.{module:?} {{ inherit lib; }}).applications.capi;
+  m = app {first};
+  inFile = f:
+    let res = (app f).resources;
+        groups = builtins.filter (g: g != "namespaces") (builtins.attrNames res);
+        inGroup = g: builtins.concatMap (v:
+          builtins.concatMap (k: builtins.attrValues res.${{g}}.${{v}}.${{k}}) (builtins.attrNames res.${{g}}.${{v}}))
+          (builtins.attrNames res.${{g}});
+    in builtins.concatMap inGroup groups;
 in {{
   application = removeAttrs m [ "resources" ];
-  objects = builtins.concatMap inGroup groups;
-  namespaces = res.namespaces;
+  objects = builtins.concatMap inFile [ {all} ];
+  namespaces = m.resources.namespaces;
 }}"#,
-        file = file.display()
+        first = list[0],
+        all = list.join(" "),
     );
     let out = Command::new(nix)
         .args([

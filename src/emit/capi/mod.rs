@@ -9,5 +9,7 @@ use super::{EmitError, OutputFile};
 use crate::plan::Plan;
 
 pub fn emit(plan: &Plan) -> Result<Vec<OutputFile>, EmitError> {
-    Ok(vec![types::emit(plan)?, objects::emit(plan)?])
+    let mut files = vec![types::emit(plan)?];
+    files.extend(objects::emit(plan)?);
+    Ok(files)
 }

@@ -1,8 +1,11 @@
 //! The ClusterAPI objects of one cluster, as the `capi` nixidy application.
 //!
-//! Each object is built as JSON from the Plan, then turned into a Nix value
-//! with `lib.mkDefault` on the leaves a user would tune (replicas, rollout
-//! numbers, health-check timeouts), so a plain Nix definition elsewhere wins.
+//! Each object is built as JSON from the Plan, then turned into a Nix value.
+//! What the spec owns and validates (replicas, rollout numbers, drain timeout,
+//! versions) is a plain value: an override in Nix would bypass validation, so a
+//! second definition is an evaluation error that points at the spec. Only what
+//! the spec does not say (the health checks' startup timeouts) is
+//! `lib.mkDefault`, for a plain Nix definition elsewhere to win.
 
 use super::super::{EmitError, OutputFile, nix_file};
 use crate::nix::{Expr, Value};
@@ -37,9 +40,29 @@ struct Object {
     tunable: &'static [&'static str],
 }
 
-pub fn emit(plan: &Plan) -> Result<OutputFile, EmitError> {
-    let resources = resources(plan);
-    nix_file(
+/// The cluster's objects (`capi/objects.nix`: the application, its namespace,
+/// the Cluster, the HetznerCluster and the control plane) and one file per pool
+/// (`capi/pools/<pool>.nix`), so that a pool's change is a change of its file.
+pub fn emit(plan: &Plan) -> Result<Vec<OutputFile>, EmitError> {
+    let capi = &plan.cluster_api;
+    let cluster_objects = vec![
+        cluster(plan, capi),
+        hetzner_cluster(plan),
+        control_plane(plan, capi),
+        template(plan, &capi.control_plane_machine),
+        control_plane_health_check(plan, capi),
+    ];
+    let namespace = Value::attrs([(
+        plan.names.capi_namespace.clone(),
+        Value::attrs([(
+            "metadata",
+            Value::attrs([(
+                "annotations",
+                Value::attrs([(SYNC_OPTIONS.0, Value::str(SYNC_OPTIONS.1))]),
+            )]),
+        )]),
+    )]);
+    let mut files = vec![nix_file(
         plan,
         plan.names.cluster_file("capi/objects.nix"),
         Layer::ClusterApi,
@@ -49,16 +72,38 @@ pub fn emit(plan: &Plan) -> Result<OutputFile, EmitError> {
             "application": APPLICATION,
             "namespace": plan.names.capi_namespace,
             "external_management": plan.capi.management == crate::spec::Management::External,
-            "resources": resources,
+            "resources": resources(cluster_objects, Some(namespace)),
         }),
-    )
+    )?];
+    for pool in &capi.pools {
+        let objects = vec![
+            template(plan, &pool.machine),
+            template(plan, &pool.bootstrap),
+            machine_deployment(plan, capi, &pool.pool),
+            pool_health_check(plan, capi, &pool.deployment),
+        ];
+        files.push(nix_file(
+            plan,
+            plan.names
+                .cluster_file(&format!("capi/pools/{}.nix", pool.pool)),
+            Layer::ClusterApi,
+            "capi-pool.nix",
+            json!({
+                "module": plan.names.module(""),
+                "application": APPLICATION,
+                "pool": pool.pool,
+                "resources": resources(objects, None),
+            }),
+        )?);
+    }
+    Ok(files)
 }
 
-/// `resources.<group>.<version>.<Kind>.<name>` for every object, and the
-/// namespace (nixidy's typed `namespaces`).
-fn resources(plan: &Plan) -> Value {
+/// `resources.<group>.<version>.<Kind>.<name>` for the objects, and the
+/// namespace when given (nixidy's typed `namespaces`).
+fn resources(objects: Vec<Object>, namespace: Option<Value>) -> Value {
     let mut tree: BTreeMap<String, BTreeMap<String, Kinds>> = BTreeMap::new();
-    for object in objects(plan) {
+    for object in objects {
         let api = object.json["apiVersion"].as_str().unwrap_or_default();
         let (group, version) = api.split_once('/').unwrap_or(("core", api));
         let kind = object.json["kind"].as_str().unwrap_or_default().to_string();
@@ -75,16 +120,6 @@ fn resources(plan: &Plan) -> Value {
             .or_default()
             .insert(name, value);
     }
-    let namespace = Value::attrs([(
-        plan.names.capi_namespace.clone(),
-        Value::attrs([(
-            "metadata",
-            Value::attrs([(
-                "annotations",
-                Value::attrs([(SYNC_OPTIONS.0, Value::str(SYNC_OPTIONS.1))]),
-            )]),
-        )]),
-    )]);
     let groups = tree.into_iter().map(|(group, versions)| {
         (
             group,
@@ -100,7 +135,7 @@ fn resources(plan: &Plan) -> Value {
             })),
         )
     });
-    Value::attrs(groups.chain([("namespaces".to_string(), namespace)]))
+    Value::attrs(groups.chain(namespace.map(|n| ("namespaces".to_string(), n))))
 }
 
 /// JSON as a Nix value, with `lib.mkDefault` on the leaves at `tunable`.
@@ -124,25 +159,6 @@ fn metadata(plan: &Plan, name: &str) -> Json {
         "labels": { "cluster.x-k8s.io/cluster-name": plan.cluster.name },
         "annotations": { SYNC_OPTIONS.0: SYNC_OPTIONS.1 },
     })
-}
-
-/// Every object, in a stable order.
-fn objects(plan: &Plan) -> Vec<Object> {
-    let capi = &plan.cluster_api;
-    let mut out = vec![
-        cluster(plan, capi),
-        hetzner_cluster(plan),
-        control_plane(plan, capi),
-        template(plan, &capi.control_plane_machine),
-        control_plane_health_check(plan, capi),
-    ];
-    for pool in &capi.pools {
-        out.push(template(plan, &pool.machine));
-        out.push(template(plan, &pool.bootstrap));
-        out.push(machine_deployment(plan, capi, &pool.pool));
-        out.push(pool_health_check(plan, capi, &pool.deployment));
-    }
-    out
 }
 
 fn cluster(plan: &Plan, capi: &ClusterApiPlan) -> Object {
@@ -314,11 +330,7 @@ fn control_plane(plan: &Plan, capi: &ClusterApiPlan) -> Object {
             "metadata": metadata(plan, &capi.control_plane_name),
             "spec": spec,
         }),
-        tunable: &[
-            "/spec/replicas",
-            "/spec/machineTemplate/nodeDrainTimeout",
-            "/spec/machineTemplate/spec/deletion/nodeDrainTimeoutSeconds",
-        ],
+        tunable: &[],
     }
 }
 
@@ -394,15 +406,7 @@ fn machine_deployment(plan: &Plan, capi: &ClusterApiPlan, pool_name: &str) -> Ob
             "metadata": metadata(plan, name),
             "spec": spec,
         }),
-        tunable: &[
-            "/spec/replicas",
-            "/spec/strategy/rollingUpdate/maxUnavailable",
-            "/spec/strategy/rollingUpdate/maxSurge",
-            "/spec/rollout/strategy/rollingUpdate/maxUnavailable",
-            "/spec/rollout/strategy/rollingUpdate/maxSurge",
-            "/spec/template/spec/nodeDrainTimeout",
-            "/spec/template/spec/deletion/nodeDrainTimeoutSeconds",
-        ],
+        tunable: &[],
     }
 }
 

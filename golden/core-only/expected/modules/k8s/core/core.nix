@@ -9,9 +9,7 @@
     capiNamespace = "core";
     dnsIp = "10.96.0.53";
     domain = "core.internal";
-    images = {
-      x86_64 = "core-x86_64-3";
-    };
+    images.x86_64 = "core-x86_64-3";
     kubernetesVersion = "1.34.2";
     locations = [ "nbg1" ];
     name = "core";

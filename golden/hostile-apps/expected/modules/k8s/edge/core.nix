@@ -9,9 +9,7 @@
     capiNamespace = "edge";
     dnsIp = "10.134.0.10";
     domain = "cluster.local";
-    images = {
-      x86_64 = "edge-x86_64-1";
-    };
+    images.x86_64 = "edge-x86_64-1";
     kubernetesVersion = "1.34.2";
     locations = [ "hel1" ];
     name = "edge";

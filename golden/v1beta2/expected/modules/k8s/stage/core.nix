@@ -9,9 +9,7 @@
     capiNamespace = "stage";
     dnsIp = "10.134.0.53";
     domain = "cluster.local";
-    images = {
-      x86_64 = "stage-x86_64-3";
-    };
+    images.x86_64 = "stage-x86_64-3";
     kubernetesVersion = "1.34.2";
     locations = [
       "fsn1"

@@ -74,20 +74,12 @@
 
       # Keys that must already exist in the Hetzner project.
       data.hcloud_ssh_key = {
-        ops = {
-          name = "ops";
-        };
+        ops.name = "ops";
       };
 
       output = {
-        k8s-core-firewall-id = {
-          value = config.resource.hcloud_firewall.k8s-core "id";
-        };
-        k8s-core-ssh-key-ids = {
-          value = {
-            ops = config.data.hcloud_ssh_key.ops "id";
-          };
-        };
+        k8s-core-firewall-id.value = config.resource.hcloud_firewall.k8s-core "id";
+        k8s-core-ssh-key-ids.value.ops = config.data.hcloud_ssh_key.ops "id";
       };
     };
 }

@@ -19,732 +19,239 @@
         # The namespace is declared with the objects (not createNamespace) so
         # that it carries the same sync options: deleting it deletes them all.
         resources = {
-          "bootstrap.cluster.x-k8s.io" = {
-            v1beta2 = {
-              KubeadmConfigTemplate = {
-                dev-arm-bcc65a25 = {
-                  apiVersion = "bootstrap.cluster.x-k8s.io/v1beta2";
-                  kind = "KubeadmConfigTemplate";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev-arm-bcc65a25";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    template = {
-                      spec = {
-                        files = [
-                          {
-                            content = ''
-                              #!/bin/sh
-                              # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
-                              # the Hetzner private network into the kubeadm configuration files named as
-                              # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
-                              # API server on it and the kubelet registers it as the node's address.
-                              set -eu
-                              url=http://169.254.169.254/hetzner/v1/metadata/private-networks
-                              address=""
-                              tries=0
-                              while :; do
-                                address=$(curl --fail --silent --show-error --max-time 5 "$url" |
-                                  sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
-                                if [ -n "$address" ]; then break; fi
-                                tries=$((tries + 1))
-                                if [ "$tries" -ge 60 ]; then
-                                  echo "k8sgen: no private network address at $url after $tries tries" >&2
-                                  exit 1
-                                fi
-                                sleep 2
-                              done
-                              for file in "$@"; do
-                                if [ -f "$file" ]; then
-                                  sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
-                                fi
-                              done
-                              echo "k8sgen: private address $address"
-                            '';
-                            owner = "root:root";
-                            path = "/run/k8sgen/private-address.sh";
-                            permissions = "0700";
-                          }
-                        ];
-                        joinConfiguration = {
-                          nodeRegistration = {
-                            kubeletExtraArgs = [
-                              {
-                                name = "cloud-provider";
-                                value = "external";
-                              }
-                              {
-                                name = "node-ip";
-                                value = "K8SGEN_PRIVATE_IPV4";
-                              }
-                              {
-                                name = "node-labels";
-                                value = "example.com/arch=arm64";
-                              }
-                            ];
-                            taints = [
-                              {
-                                effect = "NoSchedule";
-                                key = "example.com/arch";
-                                value = "arm64";
-                              }
-                            ];
-                          };
-                        };
-                        preKubeadmCommands = [
-                          "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
-                        ];
-                      };
-                    };
-                  };
-                };
-                dev-general-bbf2f385 = {
-                  apiVersion = "bootstrap.cluster.x-k8s.io/v1beta2";
-                  kind = "KubeadmConfigTemplate";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev-general-bbf2f385";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    template = {
-                      spec = {
-                        files = [
-                          {
-                            content = ''
-                              #!/bin/sh
-                              # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
-                              # the Hetzner private network into the kubeadm configuration files named as
-                              # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
-                              # API server on it and the kubelet registers it as the node's address.
-                              set -eu
-                              url=http://169.254.169.254/hetzner/v1/metadata/private-networks
-                              address=""
-                              tries=0
-                              while :; do
-                                address=$(curl --fail --silent --show-error --max-time 5 "$url" |
-                                  sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
-                                if [ -n "$address" ]; then break; fi
-                                tries=$((tries + 1))
-                                if [ "$tries" -ge 60 ]; then
-                                  echo "k8sgen: no private network address at $url after $tries tries" >&2
-                                  exit 1
-                                fi
-                                sleep 2
-                              done
-                              for file in "$@"; do
-                                if [ -f "$file" ]; then
-                                  sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
-                                fi
-                              done
-                              echo "k8sgen: private address $address"
-                            '';
-                            owner = "root:root";
-                            path = "/run/k8sgen/private-address.sh";
-                            permissions = "0700";
-                          }
-                        ];
-                        joinConfiguration = {
-                          nodeRegistration = {
-                            kubeletExtraArgs = [
-                              {
-                                name = "cloud-provider";
-                                value = "external";
-                              }
-                              {
-                                name = "node-ip";
-                                value = "K8SGEN_PRIVATE_IPV4";
-                              }
-                            ];
-                          };
-                        };
-                        preKubeadmCommands = [
-                          "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
-                        ];
-                      };
-                    };
-                  };
-                };
+          "cluster.x-k8s.io".v1beta2 = {
+            Cluster.dev = {
+              apiVersion = "cluster.x-k8s.io/v1beta2";
+              kind = "Cluster";
+              metadata = {
+                annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
+                labels."cluster.x-k8s.io/cluster-name" = "dev";
+                name = "dev";
+                namespace = "dev";
               };
-            };
-          };
-          "cluster.x-k8s.io" = {
-            v1beta2 = {
-              Cluster = {
-                dev = {
-                  apiVersion = "cluster.x-k8s.io/v1beta2";
-                  kind = "Cluster";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    clusterNetwork = {
-                      apiServerPort = 6443;
-                      pods = {
-                        cidrBlocks = [ "10.133.0.0/16" ];
-                      };
-                      serviceDomain = "cluster.local";
-                      services = {
-                        cidrBlocks = [ "10.134.0.0/16" ];
-                      };
-                    };
-                    controlPlaneEndpoint = {
-                      host = "api.dev.example.com";
-                      port = 6443;
-                    };
-                    controlPlaneRef = {
-                      apiGroup = "controlplane.cluster.x-k8s.io";
-                      kind = "KubeadmControlPlane";
-                      name = "dev-control-plane";
-                    };
-                    infrastructureRef = {
-                      apiGroup = "infrastructure.cluster.x-k8s.io";
-                      kind = "HetznerCluster";
-                      name = "dev";
-                    };
-                  };
+              spec = {
+                clusterNetwork = {
+                  apiServerPort = 6443;
+                  pods.cidrBlocks = [ "10.133.0.0/16" ];
+                  serviceDomain = "cluster.local";
+                  services.cidrBlocks = [ "10.134.0.0/16" ];
                 };
-              };
-              MachineDeployment = {
-                dev-arm = {
-                  apiVersion = "cluster.x-k8s.io/v1beta2";
-                  kind = "MachineDeployment";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev-arm";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    clusterName = "dev";
-                    replicas = lib.mkDefault 1;
-                    rollout = {
-                      strategy = {
-                        rollingUpdate = {
-                          maxSurge = lib.mkDefault 0;
-                          maxUnavailable = lib.mkDefault 1;
-                        };
-                        type = "RollingUpdate";
-                      };
-                    };
-                    selector = {
-                      matchLabels = {
-                        "cluster.x-k8s.io/cluster-name" = "dev";
-                        "cluster.x-k8s.io/deployment-name" = "dev-arm";
-                      };
-                    };
-                    template = {
-                      metadata = {
-                        labels = {
-                          "cluster.x-k8s.io/cluster-name" = "dev";
-                          "cluster.x-k8s.io/deployment-name" = "dev-arm";
-                        };
-                      };
-                      spec = {
-                        bootstrap = {
-                          configRef = {
-                            apiGroup = "bootstrap.cluster.x-k8s.io";
-                            kind = "KubeadmConfigTemplate";
-                            name = "dev-arm-bcc65a25";
-                          };
-                        };
-                        clusterName = "dev";
-                        deletion = {
-                          nodeDrainTimeoutSeconds = lib.mkDefault 600;
-                        };
-                        failureDomain = "fsn1";
-                        infrastructureRef = {
-                          apiGroup = "infrastructure.cluster.x-k8s.io";
-                          kind = "HCloudMachineTemplate";
-                          name = "dev-arm-f8de9291";
-                        };
-                        version = "v1.34.2";
-                      };
-                    };
-                  };
+                controlPlaneEndpoint = {
+                  host = "api.dev.example.com";
+                  port = 6443;
                 };
-                dev-general = {
-                  apiVersion = "cluster.x-k8s.io/v1beta2";
-                  kind = "MachineDeployment";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev-general";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    clusterName = "dev";
-                    replicas = lib.mkDefault 2;
-                    rollout = {
-                      strategy = {
-                        rollingUpdate = {
-                          maxSurge = lib.mkDefault 0;
-                          maxUnavailable = lib.mkDefault 1;
-                        };
-                        type = "RollingUpdate";
-                      };
-                    };
-                    selector = {
-                      matchLabels = {
-                        "cluster.x-k8s.io/cluster-name" = "dev";
-                        "cluster.x-k8s.io/deployment-name" = "dev-general";
-                      };
-                    };
-                    template = {
-                      metadata = {
-                        labels = {
-                          "cluster.x-k8s.io/cluster-name" = "dev";
-                          "cluster.x-k8s.io/deployment-name" = "dev-general";
-                        };
-                      };
-                      spec = {
-                        bootstrap = {
-                          configRef = {
-                            apiGroup = "bootstrap.cluster.x-k8s.io";
-                            kind = "KubeadmConfigTemplate";
-                            name = "dev-general-bbf2f385";
-                          };
-                        };
-                        clusterName = "dev";
-                        deletion = {
-                          nodeDrainTimeoutSeconds = lib.mkDefault 600;
-                        };
-                        failureDomain = "fsn1";
-                        infrastructureRef = {
-                          apiGroup = "infrastructure.cluster.x-k8s.io";
-                          kind = "HCloudMachineTemplate";
-                          name = "dev-general-32c77bb6";
-                        };
-                        version = "v1.34.2";
-                      };
-                    };
-                  };
-                };
-              };
-              MachineHealthCheck = {
-                dev-arm = {
-                  apiVersion = "cluster.x-k8s.io/v1beta2";
-                  kind = "MachineHealthCheck";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev-arm";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    checks = {
-                      nodeStartupTimeoutSeconds = lib.mkDefault 600;
-                      unhealthyNodeConditions = [
-                        {
-                          status = "Unknown";
-                          timeoutSeconds = 300;
-                          type = "Ready";
-                        }
-                        {
-                          status = "False";
-                          timeoutSeconds = 300;
-                          type = "Ready";
-                        }
-                      ];
-                    };
-                    clusterName = "dev";
-                    selector = {
-                      matchLabels = {
-                        "cluster.x-k8s.io/deployment-name" = "dev-arm";
-                      };
-                    };
-                  };
-                };
-                dev-control-plane = {
-                  apiVersion = "cluster.x-k8s.io/v1beta2";
-                  kind = "MachineHealthCheck";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev-control-plane";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    checks = {
-                      nodeStartupTimeoutSeconds = lib.mkDefault 900;
-                      unhealthyNodeConditions = [
-                        {
-                          status = "Unknown";
-                          timeoutSeconds = 300;
-                          type = "Ready";
-                        }
-                        {
-                          status = "False";
-                          timeoutSeconds = 300;
-                          type = "Ready";
-                        }
-                      ];
-                    };
-                    clusterName = "dev";
-                    selector = {
-                      matchLabels = {
-                        "cluster.x-k8s.io/control-plane" = "";
-                      };
-                    };
-                  };
-                };
-                dev-general = {
-                  apiVersion = "cluster.x-k8s.io/v1beta2";
-                  kind = "MachineHealthCheck";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev-general";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    checks = {
-                      nodeStartupTimeoutSeconds = lib.mkDefault 600;
-                      unhealthyNodeConditions = [
-                        {
-                          status = "Unknown";
-                          timeoutSeconds = 300;
-                          type = "Ready";
-                        }
-                        {
-                          status = "False";
-                          timeoutSeconds = 300;
-                          type = "Ready";
-                        }
-                      ];
-                    };
-                    clusterName = "dev";
-                    selector = {
-                      matchLabels = {
-                        "cluster.x-k8s.io/deployment-name" = "dev-general";
-                      };
-                    };
-                  };
-                };
-              };
-            };
-          };
-          "controlplane.cluster.x-k8s.io" = {
-            v1beta2 = {
-              KubeadmControlPlane = {
-                dev-control-plane = {
-                  apiVersion = "controlplane.cluster.x-k8s.io/v1beta2";
+                controlPlaneRef = {
+                  apiGroup = "controlplane.cluster.x-k8s.io";
                   kind = "KubeadmControlPlane";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev-control-plane";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    kubeadmConfigSpec = {
-                      clusterConfiguration = {
-                        apiServer = {
-                          certSANs = [ "api.dev.example.com" ];
-                        };
-                        controllerManager = {
-                          extraArgs = [
-                            {
-                              name = "allocate-node-cidrs";
-                              value = "false";
-                            }
-                          ];
-                        };
-                      };
-                      files = [
-                        {
-                          content = ''
-                            #!/bin/sh
-                            # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
-                            # the Hetzner private network into the kubeadm configuration files named as
-                            # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
-                            # API server on it and the kubelet registers it as the node's address.
-                            set -eu
-                            url=http://169.254.169.254/hetzner/v1/metadata/private-networks
-                            address=""
-                            tries=0
-                            while :; do
-                              address=$(curl --fail --silent --show-error --max-time 5 "$url" |
-                                sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
-                              if [ -n "$address" ]; then break; fi
-                              tries=$((tries + 1))
-                              if [ "$tries" -ge 60 ]; then
-                                echo "k8sgen: no private network address at $url after $tries tries" >&2
-                                exit 1
-                              fi
-                              sleep 2
-                            done
-                            for file in "$@"; do
-                              if [ -f "$file" ]; then
-                                sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
-                              fi
-                            done
-                            echo "k8sgen: private address $address"
-                          '';
-                          owner = "root:root";
-                          path = "/run/k8sgen/private-address.sh";
-                          permissions = "0700";
-                        }
-                      ];
-                      initConfiguration = {
-                        localAPIEndpoint = {
-                          advertiseAddress = "K8SGEN_PRIVATE_IPV4";
-                        };
-                        nodeRegistration = {
-                          kubeletExtraArgs = [
-                            {
-                              name = "cloud-provider";
-                              value = "external";
-                            }
-                            {
-                              name = "node-ip";
-                              value = "K8SGEN_PRIVATE_IPV4";
-                            }
-                          ];
-                        };
-                        skipPhases = [
-                          "addon/kube-proxy"
-                          "addon/coredns"
-                        ];
-                      };
-                      joinConfiguration = {
-                        controlPlane = {
-                          localAPIEndpoint = {
-                            advertiseAddress = "K8SGEN_PRIVATE_IPV4";
-                          };
-                        };
-                        nodeRegistration = {
-                          kubeletExtraArgs = [
-                            {
-                              name = "cloud-provider";
-                              value = "external";
-                            }
-                            {
-                              name = "node-ip";
-                              value = "K8SGEN_PRIVATE_IPV4";
-                            }
-                          ];
-                        };
-                      };
-                      preKubeadmCommands = [
-                        "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
-                      ];
-                    };
-                    machineTemplate = {
-                      spec = {
-                        deletion = {
-                          nodeDrainTimeoutSeconds = lib.mkDefault 600;
-                        };
-                        infrastructureRef = {
-                          apiGroup = "infrastructure.cluster.x-k8s.io";
-                          kind = "HCloudMachineTemplate";
-                          name = "dev-control-plane-07a5e98d";
-                        };
-                      };
-                    };
-                    replicas = lib.mkDefault 1;
-                    rollout = {
-                      strategy = {
-                        rollingUpdate = {
-                          maxSurge = 1;
-                        };
-                        type = "RollingUpdate";
-                      };
-                    };
-                    version = "v1.34.2";
-                  };
+                  name = "dev-control-plane";
                 };
-              };
-            };
-          };
-          "infrastructure.cluster.x-k8s.io" = {
-            v1beta1 = {
-              HCloudMachineTemplate = {
-                dev-arm-f8de9291 = {
-                  apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                  kind = "HCloudMachineTemplate";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev-arm-f8de9291";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    template = {
-                      spec = {
-                        imageName = "dev-aarch64-1";
-                        placementGroupName = "arm";
-                        type = "cax21";
-                      };
-                    };
-                  };
-                };
-                dev-control-plane-07a5e98d = {
-                  apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                  kind = "HCloudMachineTemplate";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev-control-plane-07a5e98d";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    template = {
-                      spec = {
-                        imageName = "dev-x86_64-1";
-                        placementGroupName = "control-plane";
-                        type = "cx23";
-                      };
-                    };
-                  };
-                };
-                dev-general-32c77bb6 = {
-                  apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                  kind = "HCloudMachineTemplate";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev-general-32c77bb6";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    template = {
-                      spec = {
-                        imageName = "dev-x86_64-1";
-                        placementGroupName = "general";
-                        type = "cx33";
-                      };
-                    };
-                  };
-                };
-              };
-              HetznerCluster = {
-                dev = {
-                  apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
+                infrastructureRef = {
+                  apiGroup = "infrastructure.cluster.x-k8s.io";
                   kind = "HetznerCluster";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    controlPlaneEndpoint = {
-                      host = "api.dev.example.com";
-                      port = 6443;
-                    };
-                    controlPlaneLoadBalancer = {
-                      enabled = false;
-                    };
-                    controlPlaneRegions = [ "fsn1" ];
-                    hcloudNetwork = {
-                      cidrBlock = "10.0.0.0/16";
-                      enabled = true;
-                      networkZone = "eu-central";
-                      subnetCidrBlock = "10.0.0.0/24";
-                    };
-                    hcloudPlacementGroups = [
-                      {
-                        name = "control-plane";
-                        type = "spread";
-                      }
-                      {
-                        name = "arm";
-                        type = "spread";
-                      }
-                      {
-                        name = "general";
-                        type = "spread";
-                      }
-                    ];
-                    hetznerSecretRef = {
-                      key = {
-                        hcloudToken = "hcloud";
-                      };
-                      name = "hetzner";
-                    };
-                    skipCreatingHetznerSecretInWorkloadCluster = true;
-                    sshKeys = {
-                      hcloud = [ { name = "ops"; } ];
-                    };
-                  };
+                  name = "dev";
                 };
               };
             };
+            MachineHealthCheck.dev-control-plane = {
+              apiVersion = "cluster.x-k8s.io/v1beta2";
+              kind = "MachineHealthCheck";
+              metadata = {
+                annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
+                labels."cluster.x-k8s.io/cluster-name" = "dev";
+                name = "dev-control-plane";
+                namespace = "dev";
+              };
+              spec = {
+                checks = {
+                  nodeStartupTimeoutSeconds = lib.mkDefault 900;
+                  unhealthyNodeConditions = [
+                    {
+                      status = "Unknown";
+                      timeoutSeconds = 300;
+                      type = "Ready";
+                    }
+                    {
+                      status = "False";
+                      timeoutSeconds = 300;
+                      type = "Ready";
+                    }
+                  ];
+                };
+                clusterName = "dev";
+                selector.matchLabels."cluster.x-k8s.io/control-plane" = "";
+              };
+            };
           };
-          namespaces = {
-            dev = {
+          "controlplane.cluster.x-k8s.io".v1beta2.KubeadmControlPlane.dev-control-plane = {
+            apiVersion = "controlplane.cluster.x-k8s.io/v1beta2";
+            kind = "KubeadmControlPlane";
+            metadata = {
+              annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
+              labels."cluster.x-k8s.io/cluster-name" = "dev";
+              name = "dev-control-plane";
+              namespace = "dev";
+            };
+            spec = {
+              kubeadmConfigSpec = {
+                clusterConfiguration = {
+                  apiServer.certSANs = [ "api.dev.example.com" ];
+                  controllerManager.extraArgs = [
+                    {
+                      name = "allocate-node-cidrs";
+                      value = "false";
+                    }
+                  ];
+                };
+                files = [
+                  {
+                    content = ''
+                      #!/bin/sh
+                      # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
+                      # the Hetzner private network into the kubeadm configuration files named as
+                      # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
+                      # API server on it and the kubelet registers it as the node's address.
+                      set -eu
+                      url=http://169.254.169.254/hetzner/v1/metadata/private-networks
+                      address=""
+                      tries=0
+                      while :; do
+                        address=$(curl --fail --silent --show-error --max-time 5 "$url" |
+                          sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
+                        if [ -n "$address" ]; then break; fi
+                        tries=$((tries + 1))
+                        if [ "$tries" -ge 60 ]; then
+                          echo "k8sgen: no private network address at $url after $tries tries" >&2
+                          exit 1
+                        fi
+                        sleep 2
+                      done
+                      for file in "$@"; do
+                        if [ -f "$file" ]; then
+                          sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
+                        fi
+                      done
+                      echo "k8sgen: private address $address"
+                    '';
+                    owner = "root:root";
+                    path = "/run/k8sgen/private-address.sh";
+                    permissions = "0700";
+                  }
+                ];
+                initConfiguration = {
+                  localAPIEndpoint.advertiseAddress = "K8SGEN_PRIVATE_IPV4";
+                  nodeRegistration.kubeletExtraArgs = [
+                    {
+                      name = "cloud-provider";
+                      value = "external";
+                    }
+                    {
+                      name = "node-ip";
+                      value = "K8SGEN_PRIVATE_IPV4";
+                    }
+                  ];
+                  skipPhases = [
+                    "addon/kube-proxy"
+                    "addon/coredns"
+                  ];
+                };
+                joinConfiguration = {
+                  controlPlane.localAPIEndpoint.advertiseAddress = "K8SGEN_PRIVATE_IPV4";
+                  nodeRegistration.kubeletExtraArgs = [
+                    {
+                      name = "cloud-provider";
+                      value = "external";
+                    }
+                    {
+                      name = "node-ip";
+                      value = "K8SGEN_PRIVATE_IPV4";
+                    }
+                  ];
+                };
+                preKubeadmCommands = [
+                  "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
+                ];
+              };
+              machineTemplate.spec = {
+                deletion.nodeDrainTimeoutSeconds = 600;
+                infrastructureRef = {
+                  apiGroup = "infrastructure.cluster.x-k8s.io";
+                  kind = "HCloudMachineTemplate";
+                  name = "dev-control-plane-07a5e98d";
+                };
+              };
+              replicas = 1;
+              rollout.strategy = {
+                rollingUpdate.maxSurge = 1;
+                type = "RollingUpdate";
+              };
+              version = "v1.34.2";
+            };
+          };
+          "infrastructure.cluster.x-k8s.io".v1beta1 = {
+            HCloudMachineTemplate.dev-control-plane-07a5e98d = {
+              apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
+              kind = "HCloudMachineTemplate";
               metadata = {
                 annotations = {
+                  "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
                   "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                 };
+                labels."cluster.x-k8s.io/cluster-name" = "dev";
+                name = "dev-control-plane-07a5e98d";
+                namespace = "dev";
+              };
+              spec.template.spec = {
+                imageName = "dev-x86_64-1";
+                placementGroupName = "control-plane";
+                type = "cx23";
+              };
+            };
+            HetznerCluster.dev = {
+              apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
+              kind = "HetznerCluster";
+              metadata = {
+                annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
+                labels."cluster.x-k8s.io/cluster-name" = "dev";
+                name = "dev";
+                namespace = "dev";
+              };
+              spec = {
+                controlPlaneEndpoint = {
+                  host = "api.dev.example.com";
+                  port = 6443;
+                };
+                controlPlaneLoadBalancer.enabled = false;
+                controlPlaneRegions = [ "fsn1" ];
+                hcloudNetwork = {
+                  cidrBlock = "10.0.0.0/16";
+                  enabled = true;
+                  networkZone = "eu-central";
+                  subnetCidrBlock = "10.0.0.0/24";
+                };
+                hcloudPlacementGroups = [
+                  {
+                    name = "control-plane";
+                    type = "spread";
+                  }
+                  {
+                    name = "arm";
+                    type = "spread";
+                  }
+                  {
+                    name = "general";
+                    type = "spread";
+                  }
+                ];
+                hetznerSecretRef = {
+                  key.hcloudToken = "hcloud";
+                  name = "hetzner";
+                };
+                skipCreatingHetznerSecretInWorkloadCluster = true;
+                sshKeys.hcloud = [ { name = "ops"; } ];
               };
             };
           };
+          namespaces.dev.metadata.annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
         };
       };
     };

@@ -41,9 +41,7 @@
               printf '%s' "$value" | jq -Rs '{value: .}'
             ''
           ];
-          query = {
-            name = "hetzner-api-token";
-          };
+          query.name = "hetzner-api-token";
         };
       };
       provider.hcloud.token = config.data.external.hcloud_token "result.value";
@@ -100,20 +98,12 @@
 
       # Keys that must already exist in the Hetzner project.
       data.hcloud_ssh_key = {
-        ops = {
-          name = "ops";
-        };
+        ops.name = "ops";
       };
 
       output = {
-        k8s-dev-firewall-id = {
-          value = config.resource.hcloud_firewall.k8s-dev "id";
-        };
-        k8s-dev-ssh-key-ids = {
-          value = {
-            ops = config.data.hcloud_ssh_key.ops "id";
-          };
-        };
+        k8s-dev-firewall-id.value = config.resource.hcloud_firewall.k8s-dev "id";
+        k8s-dev-ssh-key-ids.value.ops = config.data.hcloud_ssh_key.ops "id";
       };
     };
 }

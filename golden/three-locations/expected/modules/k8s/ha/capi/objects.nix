@@ -19,877 +19,231 @@
         # The namespace is declared with the objects (not createNamespace) so
         # that it carries the same sync options: deleting it deletes them all.
         resources = {
-          "bootstrap.cluster.x-k8s.io" = {
-            v1beta1 = {
-              KubeadmConfigTemplate = {
-                ha-arm-da527745 = {
-                  apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
-                  kind = "KubeadmConfigTemplate";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "ha";
-                    };
-                    name = "ha-arm-da527745";
-                    namespace = "ha";
-                  };
-                  spec = {
-                    template = {
-                      spec = {
-                        files = [
-                          {
-                            content = ''
-                              #!/bin/sh
-                              # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
-                              # the Hetzner private network into the kubeadm configuration files named as
-                              # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
-                              # API server on it and the kubelet registers it as the node's address.
-                              set -eu
-                              url=http://169.254.169.254/hetzner/v1/metadata/private-networks
-                              address=""
-                              tries=0
-                              while :; do
-                                address=$(curl --fail --silent --show-error --max-time 5 "$url" |
-                                  sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
-                                if [ -n "$address" ]; then break; fi
-                                tries=$((tries + 1))
-                                if [ "$tries" -ge 60 ]; then
-                                  echo "k8sgen: no private network address at $url after $tries tries" >&2
-                                  exit 1
-                                fi
-                                sleep 2
-                              done
-                              for file in "$@"; do
-                                if [ -f "$file" ]; then
-                                  sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
-                                fi
-                              done
-                              echo "k8sgen: private address $address"
-                            '';
-                            owner = "root:root";
-                            path = "/run/k8sgen/private-address.sh";
-                            permissions = "0700";
-                          }
-                        ];
-                        joinConfiguration = {
-                          nodeRegistration = {
-                            kubeletExtraArgs = {
-                              cloud-provider = "external";
-                              node-ip = "K8SGEN_PRIVATE_IPV4";
-                              node-labels = "example.org/arch=arm64";
-                            };
-                            taints = [
-                              {
-                                effect = "NoSchedule";
-                                key = "example.org/arch";
-                                value = "arm64";
-                              }
-                            ];
-                          };
-                        };
-                        preKubeadmCommands = [
-                          "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
-                        ];
-                      };
-                    };
-                  };
-                };
-                ha-compute-316666b7 = {
-                  apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
-                  kind = "KubeadmConfigTemplate";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "ha";
-                    };
-                    name = "ha-compute-316666b7";
-                    namespace = "ha";
-                  };
-                  spec = {
-                    template = {
-                      spec = {
-                        files = [
-                          {
-                            content = ''
-                              #!/bin/sh
-                              # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
-                              # the Hetzner private network into the kubeadm configuration files named as
-                              # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
-                              # API server on it and the kubelet registers it as the node's address.
-                              set -eu
-                              url=http://169.254.169.254/hetzner/v1/metadata/private-networks
-                              address=""
-                              tries=0
-                              while :; do
-                                address=$(curl --fail --silent --show-error --max-time 5 "$url" |
-                                  sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
-                                if [ -n "$address" ]; then break; fi
-                                tries=$((tries + 1))
-                                if [ "$tries" -ge 60 ]; then
-                                  echo "k8sgen: no private network address at $url after $tries tries" >&2
-                                  exit 1
-                                fi
-                                sleep 2
-                              done
-                              for file in "$@"; do
-                                if [ -f "$file" ]; then
-                                  sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
-                                fi
-                              done
-                              echo "k8sgen: private address $address"
-                            '';
-                            owner = "root:root";
-                            path = "/run/k8sgen/private-address.sh";
-                            permissions = "0700";
-                          }
-                        ];
-                        joinConfiguration = {
-                          nodeRegistration = {
-                            kubeletExtraArgs = {
-                              cloud-provider = "external";
-                              node-ip = "K8SGEN_PRIVATE_IPV4";
-                              node-labels = "example.org/workload=compute";
-                            };
-                          };
-                        };
-                        preKubeadmCommands = [
-                          "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
-                        ];
-                      };
-                    };
-                  };
-                };
-                ha-general-adad8bf8 = {
-                  apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
-                  kind = "KubeadmConfigTemplate";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "ha";
-                    };
-                    name = "ha-general-adad8bf8";
-                    namespace = "ha";
-                  };
-                  spec = {
-                    template = {
-                      spec = {
-                        files = [
-                          {
-                            content = ''
-                              #!/bin/sh
-                              # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
-                              # the Hetzner private network into the kubeadm configuration files named as
-                              # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
-                              # API server on it and the kubelet registers it as the node's address.
-                              set -eu
-                              url=http://169.254.169.254/hetzner/v1/metadata/private-networks
-                              address=""
-                              tries=0
-                              while :; do
-                                address=$(curl --fail --silent --show-error --max-time 5 "$url" |
-                                  sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
-                                if [ -n "$address" ]; then break; fi
-                                tries=$((tries + 1))
-                                if [ "$tries" -ge 60 ]; then
-                                  echo "k8sgen: no private network address at $url after $tries tries" >&2
-                                  exit 1
-                                fi
-                                sleep 2
-                              done
-                              for file in "$@"; do
-                                if [ -f "$file" ]; then
-                                  sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
-                                fi
-                              done
-                              echo "k8sgen: private address $address"
-                            '';
-                            owner = "root:root";
-                            path = "/run/k8sgen/private-address.sh";
-                            permissions = "0700";
-                          }
-                        ];
-                        joinConfiguration = {
-                          nodeRegistration = {
-                            kubeletExtraArgs = {
-                              cloud-provider = "external";
-                              node-ip = "K8SGEN_PRIVATE_IPV4";
-                            };
-                          };
-                        };
-                        preKubeadmCommands = [
-                          "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
-                        ];
-                      };
-                    };
-                  };
-                };
+          "cluster.x-k8s.io".v1beta1 = {
+            Cluster.ha = {
+              apiVersion = "cluster.x-k8s.io/v1beta1";
+              kind = "Cluster";
+              metadata = {
+                annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
+                labels."cluster.x-k8s.io/cluster-name" = "ha";
+                name = "ha";
+                namespace = "ha";
               };
-            };
-          };
-          "cluster.x-k8s.io" = {
-            v1beta1 = {
-              Cluster = {
-                ha = {
-                  apiVersion = "cluster.x-k8s.io/v1beta1";
-                  kind = "Cluster";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "ha";
-                    };
-                    name = "ha";
-                    namespace = "ha";
-                  };
-                  spec = {
-                    clusterNetwork = {
-                      apiServerPort = 6443;
-                      pods = {
-                        cidrBlocks = [ "10.96.0.0/14" ];
-                      };
-                      serviceDomain = "cluster.local";
-                      services = {
-                        cidrBlocks = [ "10.100.0.0/16" ];
-                      };
-                    };
-                    controlPlaneEndpoint = {
-                      host = "api.ha.example.org";
-                      port = 6443;
-                    };
-                    controlPlaneRef = {
-                      apiVersion = "controlplane.cluster.x-k8s.io/v1beta1";
-                      kind = "KubeadmControlPlane";
-                      name = "ha-control-plane";
-                    };
-                    infrastructureRef = {
-                      apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                      kind = "HetznerCluster";
-                      name = "ha";
-                    };
-                  };
+              spec = {
+                clusterNetwork = {
+                  apiServerPort = 6443;
+                  pods.cidrBlocks = [ "10.96.0.0/14" ];
+                  serviceDomain = "cluster.local";
+                  services.cidrBlocks = [ "10.100.0.0/16" ];
                 };
-              };
-              MachineDeployment = {
-                ha-arm = {
-                  apiVersion = "cluster.x-k8s.io/v1beta1";
-                  kind = "MachineDeployment";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "ha";
-                    };
-                    name = "ha-arm";
-                    namespace = "ha";
-                  };
-                  spec = {
-                    clusterName = "ha";
-                    replicas = lib.mkDefault 2;
-                    selector = {
-                      matchLabels = {
-                        "cluster.x-k8s.io/cluster-name" = "ha";
-                        "cluster.x-k8s.io/deployment-name" = "ha-arm";
-                      };
-                    };
-                    strategy = {
-                      rollingUpdate = {
-                        maxSurge = lib.mkDefault 0;
-                        maxUnavailable = lib.mkDefault 1;
-                      };
-                      type = "RollingUpdate";
-                    };
-                    template = {
-                      metadata = {
-                        labels = {
-                          "cluster.x-k8s.io/cluster-name" = "ha";
-                          "cluster.x-k8s.io/deployment-name" = "ha-arm";
-                        };
-                      };
-                      spec = {
-                        bootstrap = {
-                          configRef = {
-                            apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
-                            kind = "KubeadmConfigTemplate";
-                            name = "ha-arm-da527745";
-                          };
-                        };
-                        clusterName = "ha";
-                        failureDomain = "fsn1";
-                        infrastructureRef = {
-                          apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                          kind = "HCloudMachineTemplate";
-                          name = "ha-arm-3257ac50";
-                        };
-                        nodeDrainTimeout = lib.mkDefault "10m";
-                        version = "v1.34.2";
-                      };
-                    };
-                  };
+                controlPlaneEndpoint = {
+                  host = "api.ha.example.org";
+                  port = 6443;
                 };
-                ha-compute = {
-                  apiVersion = "cluster.x-k8s.io/v1beta1";
-                  kind = "MachineDeployment";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "ha";
-                    };
-                    name = "ha-compute";
-                    namespace = "ha";
-                  };
-                  spec = {
-                    clusterName = "ha";
-                    replicas = lib.mkDefault 2;
-                    selector = {
-                      matchLabels = {
-                        "cluster.x-k8s.io/cluster-name" = "ha";
-                        "cluster.x-k8s.io/deployment-name" = "ha-compute";
-                      };
-                    };
-                    strategy = {
-                      rollingUpdate = {
-                        maxSurge = lib.mkDefault 0;
-                        maxUnavailable = lib.mkDefault 1;
-                      };
-                      type = "RollingUpdate";
-                    };
-                    template = {
-                      metadata = {
-                        labels = {
-                          "cluster.x-k8s.io/cluster-name" = "ha";
-                          "cluster.x-k8s.io/deployment-name" = "ha-compute";
-                        };
-                      };
-                      spec = {
-                        bootstrap = {
-                          configRef = {
-                            apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
-                            kind = "KubeadmConfigTemplate";
-                            name = "ha-compute-316666b7";
-                          };
-                        };
-                        clusterName = "ha";
-                        failureDomain = "hel1";
-                        infrastructureRef = {
-                          apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                          kind = "HCloudMachineTemplate";
-                          name = "ha-compute-5c8c27e9";
-                        };
-                        nodeDrainTimeout = lib.mkDefault "10m";
-                        version = "v1.34.2";
-                      };
-                    };
-                  };
-                };
-                ha-general = {
-                  apiVersion = "cluster.x-k8s.io/v1beta1";
-                  kind = "MachineDeployment";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "ha";
-                    };
-                    name = "ha-general";
-                    namespace = "ha";
-                  };
-                  spec = {
-                    clusterName = "ha";
-                    replicas = lib.mkDefault 3;
-                    selector = {
-                      matchLabels = {
-                        "cluster.x-k8s.io/cluster-name" = "ha";
-                        "cluster.x-k8s.io/deployment-name" = "ha-general";
-                      };
-                    };
-                    strategy = {
-                      rollingUpdate = {
-                        maxSurge = lib.mkDefault 0;
-                        maxUnavailable = lib.mkDefault 1;
-                      };
-                      type = "RollingUpdate";
-                    };
-                    template = {
-                      metadata = {
-                        labels = {
-                          "cluster.x-k8s.io/cluster-name" = "ha";
-                          "cluster.x-k8s.io/deployment-name" = "ha-general";
-                        };
-                      };
-                      spec = {
-                        bootstrap = {
-                          configRef = {
-                            apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
-                            kind = "KubeadmConfigTemplate";
-                            name = "ha-general-adad8bf8";
-                          };
-                        };
-                        clusterName = "ha";
-                        failureDomain = "nbg1";
-                        infrastructureRef = {
-                          apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                          kind = "HCloudMachineTemplate";
-                          name = "ha-general-259fa35f";
-                        };
-                        nodeDrainTimeout = lib.mkDefault "10m";
-                        version = "v1.34.2";
-                      };
-                    };
-                  };
-                };
-              };
-              MachineHealthCheck = {
-                ha-arm = {
-                  apiVersion = "cluster.x-k8s.io/v1beta1";
-                  kind = "MachineHealthCheck";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "ha";
-                    };
-                    name = "ha-arm";
-                    namespace = "ha";
-                  };
-                  spec = {
-                    clusterName = "ha";
-                    nodeStartupTimeout = lib.mkDefault "600s";
-                    selector = {
-                      matchLabels = {
-                        "cluster.x-k8s.io/deployment-name" = "ha-arm";
-                      };
-                    };
-                    unhealthyConditions = [
-                      {
-                        status = "Unknown";
-                        timeout = "300s";
-                        type = "Ready";
-                      }
-                      {
-                        status = "False";
-                        timeout = "300s";
-                        type = "Ready";
-                      }
-                    ];
-                  };
-                };
-                ha-compute = {
-                  apiVersion = "cluster.x-k8s.io/v1beta1";
-                  kind = "MachineHealthCheck";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "ha";
-                    };
-                    name = "ha-compute";
-                    namespace = "ha";
-                  };
-                  spec = {
-                    clusterName = "ha";
-                    nodeStartupTimeout = lib.mkDefault "600s";
-                    selector = {
-                      matchLabels = {
-                        "cluster.x-k8s.io/deployment-name" = "ha-compute";
-                      };
-                    };
-                    unhealthyConditions = [
-                      {
-                        status = "Unknown";
-                        timeout = "300s";
-                        type = "Ready";
-                      }
-                      {
-                        status = "False";
-                        timeout = "300s";
-                        type = "Ready";
-                      }
-                    ];
-                  };
-                };
-                ha-control-plane = {
-                  apiVersion = "cluster.x-k8s.io/v1beta1";
-                  kind = "MachineHealthCheck";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "ha";
-                    };
-                    name = "ha-control-plane";
-                    namespace = "ha";
-                  };
-                  spec = {
-                    clusterName = "ha";
-                    nodeStartupTimeout = lib.mkDefault "900s";
-                    selector = {
-                      matchLabels = {
-                        "cluster.x-k8s.io/control-plane" = "";
-                      };
-                    };
-                    unhealthyConditions = [
-                      {
-                        status = "Unknown";
-                        timeout = "300s";
-                        type = "Ready";
-                      }
-                      {
-                        status = "False";
-                        timeout = "300s";
-                        type = "Ready";
-                      }
-                    ];
-                  };
-                };
-                ha-general = {
-                  apiVersion = "cluster.x-k8s.io/v1beta1";
-                  kind = "MachineHealthCheck";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "ha";
-                    };
-                    name = "ha-general";
-                    namespace = "ha";
-                  };
-                  spec = {
-                    clusterName = "ha";
-                    nodeStartupTimeout = lib.mkDefault "600s";
-                    selector = {
-                      matchLabels = {
-                        "cluster.x-k8s.io/deployment-name" = "ha-general";
-                      };
-                    };
-                    unhealthyConditions = [
-                      {
-                        status = "Unknown";
-                        timeout = "300s";
-                        type = "Ready";
-                      }
-                      {
-                        status = "False";
-                        timeout = "300s";
-                        type = "Ready";
-                      }
-                    ];
-                  };
-                };
-              };
-            };
-          };
-          "controlplane.cluster.x-k8s.io" = {
-            v1beta1 = {
-              KubeadmControlPlane = {
-                ha-control-plane = {
+                controlPlaneRef = {
                   apiVersion = "controlplane.cluster.x-k8s.io/v1beta1";
                   kind = "KubeadmControlPlane";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "ha";
-                    };
-                    name = "ha-control-plane";
-                    namespace = "ha";
-                  };
-                  spec = {
-                    kubeadmConfigSpec = {
-                      clusterConfiguration = {
-                        apiServer = {
-                          certSANs = [ "api.ha.example.org" ];
-                        };
-                        controllerManager = {
-                          extraArgs = {
-                            allocate-node-cidrs = "false";
-                          };
-                        };
-                      };
-                      files = [
-                        {
-                          content = ''
-                            #!/bin/sh
-                            # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
-                            # the Hetzner private network into the kubeadm configuration files named as
-                            # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
-                            # API server on it and the kubelet registers it as the node's address.
-                            set -eu
-                            url=http://169.254.169.254/hetzner/v1/metadata/private-networks
-                            address=""
-                            tries=0
-                            while :; do
-                              address=$(curl --fail --silent --show-error --max-time 5 "$url" |
-                                sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
-                              if [ -n "$address" ]; then break; fi
-                              tries=$((tries + 1))
-                              if [ "$tries" -ge 60 ]; then
-                                echo "k8sgen: no private network address at $url after $tries tries" >&2
-                                exit 1
-                              fi
-                              sleep 2
-                            done
-                            for file in "$@"; do
-                              if [ -f "$file" ]; then
-                                sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
-                              fi
-                            done
-                            echo "k8sgen: private address $address"
-                          '';
-                          owner = "root:root";
-                          path = "/run/k8sgen/private-address.sh";
-                          permissions = "0700";
-                        }
-                      ];
-                      initConfiguration = {
-                        localAPIEndpoint = {
-                          advertiseAddress = "K8SGEN_PRIVATE_IPV4";
-                        };
-                        nodeRegistration = {
-                          kubeletExtraArgs = {
-                            cloud-provider = "external";
-                            node-ip = "K8SGEN_PRIVATE_IPV4";
-                          };
-                        };
-                        skipPhases = [
-                          "addon/kube-proxy"
-                          "addon/coredns"
-                        ];
-                      };
-                      joinConfiguration = {
-                        controlPlane = {
-                          localAPIEndpoint = {
-                            advertiseAddress = "K8SGEN_PRIVATE_IPV4";
-                          };
-                        };
-                        nodeRegistration = {
-                          kubeletExtraArgs = {
-                            cloud-provider = "external";
-                            node-ip = "K8SGEN_PRIVATE_IPV4";
-                          };
-                        };
-                      };
-                      preKubeadmCommands = [
-                        "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
-                      ];
-                    };
-                    machineTemplate = {
-                      infrastructureRef = {
-                        apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                        kind = "HCloudMachineTemplate";
-                        name = "ha-control-plane-b54d02eb";
-                      };
-                      nodeDrainTimeout = lib.mkDefault "10m";
-                    };
-                    replicas = lib.mkDefault 3;
-                    rolloutStrategy = {
-                      rollingUpdate = {
-                        maxSurge = 1;
-                      };
-                      type = "RollingUpdate";
-                    };
-                    version = "v1.34.2";
-                  };
+                  name = "ha-control-plane";
                 };
-              };
-            };
-          };
-          "infrastructure.cluster.x-k8s.io" = {
-            v1beta1 = {
-              HCloudMachineTemplate = {
-                ha-arm-3257ac50 = {
-                  apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                  kind = "HCloudMachineTemplate";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "ha";
-                    };
-                    name = "ha-arm-3257ac50";
-                    namespace = "ha";
-                  };
-                  spec = {
-                    template = {
-                      spec = {
-                        imageName = "ha-aarch64-3";
-                        placementGroupName = "arm";
-                        type = "cax31";
-                      };
-                    };
-                  };
-                };
-                ha-compute-5c8c27e9 = {
-                  apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                  kind = "HCloudMachineTemplate";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "ha";
-                    };
-                    name = "ha-compute-5c8c27e9";
-                    namespace = "ha";
-                  };
-                  spec = {
-                    template = {
-                      spec = {
-                        imageName = "ha-x86_64-3";
-                        placementGroupName = "compute";
-                        type = "ccx23";
-                      };
-                    };
-                  };
-                };
-                ha-control-plane-b54d02eb = {
-                  apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                  kind = "HCloudMachineTemplate";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "ha";
-                    };
-                    name = "ha-control-plane-b54d02eb";
-                    namespace = "ha";
-                  };
-                  spec = {
-                    template = {
-                      spec = {
-                        imageName = "ha-x86_64-3";
-                        placementGroupName = "control-plane";
-                        type = "cpx32";
-                      };
-                    };
-                  };
-                };
-                ha-general-259fa35f = {
-                  apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                  kind = "HCloudMachineTemplate";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "ha";
-                    };
-                    name = "ha-general-259fa35f";
-                    namespace = "ha";
-                  };
-                  spec = {
-                    template = {
-                      spec = {
-                        imageName = "ha-x86_64-3";
-                        placementGroupName = "general";
-                        type = "cpx42";
-                      };
-                    };
-                  };
-                };
-              };
-              HetznerCluster = {
-                ha = {
+                infrastructureRef = {
                   apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
                   kind = "HetznerCluster";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "ha";
-                    };
-                    name = "ha";
-                    namespace = "ha";
-                  };
-                  spec = {
-                    controlPlaneEndpoint = {
-                      host = "api.ha.example.org";
-                      port = 6443;
-                    };
-                    controlPlaneLoadBalancer = {
-                      enabled = false;
-                    };
-                    controlPlaneRegions = [
-                      "fsn1"
-                      "hel1"
-                      "nbg1"
-                    ];
-                    hcloudNetwork = {
-                      cidrBlock = "10.10.0.0/16";
-                      enabled = true;
-                      networkZone = "eu-central";
-                      subnetCidrBlock = "10.10.0.0/24";
-                    };
-                    hcloudPlacementGroups = [
-                      {
-                        name = "control-plane";
-                        type = "spread";
-                      }
-                      {
-                        name = "arm";
-                        type = "spread";
-                      }
-                      {
-                        name = "compute";
-                        type = "spread";
-                      }
-                      {
-                        name = "general";
-                        type = "spread";
-                      }
-                    ];
-                    hetznerSecretRef = {
-                      key = {
-                        hcloudToken = "hcloud";
-                      };
-                      name = "hetzner";
-                    };
-                    skipCreatingHetznerSecretInWorkloadCluster = true;
-                    sshKeys = {
-                      hcloud = [
-                        { name = "ops"; }
-                        { name = "ci@runner"; }
-                      ];
-                    };
-                  };
+                  name = "ha";
                 };
               };
             };
+            MachineHealthCheck.ha-control-plane = {
+              apiVersion = "cluster.x-k8s.io/v1beta1";
+              kind = "MachineHealthCheck";
+              metadata = {
+                annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
+                labels."cluster.x-k8s.io/cluster-name" = "ha";
+                name = "ha-control-plane";
+                namespace = "ha";
+              };
+              spec = {
+                clusterName = "ha";
+                nodeStartupTimeout = lib.mkDefault "900s";
+                selector.matchLabels."cluster.x-k8s.io/control-plane" = "";
+                unhealthyConditions = [
+                  {
+                    status = "Unknown";
+                    timeout = "300s";
+                    type = "Ready";
+                  }
+                  {
+                    status = "False";
+                    timeout = "300s";
+                    type = "Ready";
+                  }
+                ];
+              };
+            };
           };
-          namespaces = {
-            ha = {
+          "controlplane.cluster.x-k8s.io".v1beta1.KubeadmControlPlane.ha-control-plane = {
+            apiVersion = "controlplane.cluster.x-k8s.io/v1beta1";
+            kind = "KubeadmControlPlane";
+            metadata = {
+              annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
+              labels."cluster.x-k8s.io/cluster-name" = "ha";
+              name = "ha-control-plane";
+              namespace = "ha";
+            };
+            spec = {
+              kubeadmConfigSpec = {
+                clusterConfiguration = {
+                  apiServer.certSANs = [ "api.ha.example.org" ];
+                  controllerManager.extraArgs.allocate-node-cidrs = "false";
+                };
+                files = [
+                  {
+                    content = ''
+                      #!/bin/sh
+                      # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
+                      # the Hetzner private network into the kubeadm configuration files named as
+                      # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
+                      # API server on it and the kubelet registers it as the node's address.
+                      set -eu
+                      url=http://169.254.169.254/hetzner/v1/metadata/private-networks
+                      address=""
+                      tries=0
+                      while :; do
+                        address=$(curl --fail --silent --show-error --max-time 5 "$url" |
+                          sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
+                        if [ -n "$address" ]; then break; fi
+                        tries=$((tries + 1))
+                        if [ "$tries" -ge 60 ]; then
+                          echo "k8sgen: no private network address at $url after $tries tries" >&2
+                          exit 1
+                        fi
+                        sleep 2
+                      done
+                      for file in "$@"; do
+                        if [ -f "$file" ]; then
+                          sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
+                        fi
+                      done
+                      echo "k8sgen: private address $address"
+                    '';
+                    owner = "root:root";
+                    path = "/run/k8sgen/private-address.sh";
+                    permissions = "0700";
+                  }
+                ];
+                initConfiguration = {
+                  localAPIEndpoint.advertiseAddress = "K8SGEN_PRIVATE_IPV4";
+                  nodeRegistration.kubeletExtraArgs = {
+                    cloud-provider = "external";
+                    node-ip = "K8SGEN_PRIVATE_IPV4";
+                  };
+                  skipPhases = [
+                    "addon/kube-proxy"
+                    "addon/coredns"
+                  ];
+                };
+                joinConfiguration = {
+                  controlPlane.localAPIEndpoint.advertiseAddress = "K8SGEN_PRIVATE_IPV4";
+                  nodeRegistration.kubeletExtraArgs = {
+                    cloud-provider = "external";
+                    node-ip = "K8SGEN_PRIVATE_IPV4";
+                  };
+                };
+                preKubeadmCommands = [
+                  "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
+                ];
+              };
+              machineTemplate = {
+                infrastructureRef = {
+                  apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
+                  kind = "HCloudMachineTemplate";
+                  name = "ha-control-plane-b54d02eb";
+                };
+                nodeDrainTimeout = "10m";
+              };
+              replicas = 3;
+              rolloutStrategy = {
+                rollingUpdate.maxSurge = 1;
+                type = "RollingUpdate";
+              };
+              version = "v1.34.2";
+            };
+          };
+          "infrastructure.cluster.x-k8s.io".v1beta1 = {
+            HCloudMachineTemplate.ha-control-plane-b54d02eb = {
+              apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
+              kind = "HCloudMachineTemplate";
               metadata = {
                 annotations = {
+                  "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
                   "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                 };
+                labels."cluster.x-k8s.io/cluster-name" = "ha";
+                name = "ha-control-plane-b54d02eb";
+                namespace = "ha";
+              };
+              spec.template.spec = {
+                imageName = "ha-x86_64-3";
+                placementGroupName = "control-plane";
+                type = "cpx32";
+              };
+            };
+            HetznerCluster.ha = {
+              apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
+              kind = "HetznerCluster";
+              metadata = {
+                annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
+                labels."cluster.x-k8s.io/cluster-name" = "ha";
+                name = "ha";
+                namespace = "ha";
+              };
+              spec = {
+                controlPlaneEndpoint = {
+                  host = "api.ha.example.org";
+                  port = 6443;
+                };
+                controlPlaneLoadBalancer.enabled = false;
+                controlPlaneRegions = [
+                  "fsn1"
+                  "hel1"
+                  "nbg1"
+                ];
+                hcloudNetwork = {
+                  cidrBlock = "10.10.0.0/16";
+                  enabled = true;
+                  networkZone = "eu-central";
+                  subnetCidrBlock = "10.10.0.0/24";
+                };
+                hcloudPlacementGroups = [
+                  {
+                    name = "control-plane";
+                    type = "spread";
+                  }
+                  {
+                    name = "arm";
+                    type = "spread";
+                  }
+                  {
+                    name = "compute";
+                    type = "spread";
+                  }
+                  {
+                    name = "general";
+                    type = "spread";
+                  }
+                ];
+                hetznerSecretRef = {
+                  key.hcloudToken = "hcloud";
+                  name = "hetzner";
+                };
+                skipCreatingHetznerSecretInWorkloadCluster = true;
+                sshKeys.hcloud = [
+                  { name = "ops"; }
+                  { name = "ci@runner"; }
+                ];
               };
             };
           };
+          namespaces.ha.metadata.annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
         };
       };
     };

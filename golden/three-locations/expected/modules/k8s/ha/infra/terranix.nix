@@ -74,23 +74,15 @@
 
       # Keys that must already exist in the Hetzner project.
       data.hcloud_ssh_key = {
-        ci_runner = {
-          name = "ci@runner";
-        };
-        ops = {
-          name = "ops";
-        };
+        ci_runner.name = "ci@runner";
+        ops.name = "ops";
       };
 
       output = {
-        k8s-ha-firewall-id = {
-          value = config.resource.hcloud_firewall.k8s-ha "id";
-        };
-        k8s-ha-ssh-key-ids = {
-          value = {
-            "ci@runner" = config.data.hcloud_ssh_key.ci_runner "id";
-            ops = config.data.hcloud_ssh_key.ops "id";
-          };
+        k8s-ha-firewall-id.value = config.resource.hcloud_firewall.k8s-ha "id";
+        k8s-ha-ssh-key-ids.value = {
+          "ci@runner" = config.data.hcloud_ssh_key.ci_runner "id";
+          ops = config.data.hcloud_ssh_key.ops "id";
         };
       };
     };

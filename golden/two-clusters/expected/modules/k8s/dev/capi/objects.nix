@@ -19,682 +19,220 @@
         # The namespace is declared with the objects (not createNamespace) so
         # that it carries the same sync options: deleting it deletes them all.
         resources = {
-          "bootstrap.cluster.x-k8s.io" = {
-            v1beta1 = {
-              KubeadmConfigTemplate = {
-                dev-arm-a919d779 = {
-                  apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
-                  kind = "KubeadmConfigTemplate";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev-arm-a919d779";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    template = {
-                      spec = {
-                        files = [
-                          {
-                            content = ''
-                              #!/bin/sh
-                              # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
-                              # the Hetzner private network into the kubeadm configuration files named as
-                              # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
-                              # API server on it and the kubelet registers it as the node's address.
-                              set -eu
-                              url=http://169.254.169.254/hetzner/v1/metadata/private-networks
-                              address=""
-                              tries=0
-                              while :; do
-                                address=$(curl --fail --silent --show-error --max-time 5 "$url" |
-                                  sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
-                                if [ -n "$address" ]; then break; fi
-                                tries=$((tries + 1))
-                                if [ "$tries" -ge 60 ]; then
-                                  echo "k8sgen: no private network address at $url after $tries tries" >&2
-                                  exit 1
-                                fi
-                                sleep 2
-                              done
-                              for file in "$@"; do
-                                if [ -f "$file" ]; then
-                                  sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
-                                fi
-                              done
-                              echo "k8sgen: private address $address"
-                            '';
-                            owner = "root:root";
-                            path = "/run/k8sgen/private-address.sh";
-                            permissions = "0700";
-                          }
-                        ];
-                        joinConfiguration = {
-                          nodeRegistration = {
-                            kubeletExtraArgs = {
-                              cloud-provider = "external";
-                              node-ip = "K8SGEN_PRIVATE_IPV4";
-                              node-labels = "example.com/arch=arm64";
-                            };
-                            taints = [
-                              {
-                                effect = "NoSchedule";
-                                key = "example.com/arch";
-                                value = "arm64";
-                              }
-                            ];
-                          };
-                        };
-                        preKubeadmCommands = [
-                          "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
-                        ];
-                      };
-                    };
-                  };
-                };
-                dev-general-adad8bf8 = {
-                  apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
-                  kind = "KubeadmConfigTemplate";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev-general-adad8bf8";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    template = {
-                      spec = {
-                        files = [
-                          {
-                            content = ''
-                              #!/bin/sh
-                              # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
-                              # the Hetzner private network into the kubeadm configuration files named as
-                              # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
-                              # API server on it and the kubelet registers it as the node's address.
-                              set -eu
-                              url=http://169.254.169.254/hetzner/v1/metadata/private-networks
-                              address=""
-                              tries=0
-                              while :; do
-                                address=$(curl --fail --silent --show-error --max-time 5 "$url" |
-                                  sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
-                                if [ -n "$address" ]; then break; fi
-                                tries=$((tries + 1))
-                                if [ "$tries" -ge 60 ]; then
-                                  echo "k8sgen: no private network address at $url after $tries tries" >&2
-                                  exit 1
-                                fi
-                                sleep 2
-                              done
-                              for file in "$@"; do
-                                if [ -f "$file" ]; then
-                                  sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
-                                fi
-                              done
-                              echo "k8sgen: private address $address"
-                            '';
-                            owner = "root:root";
-                            path = "/run/k8sgen/private-address.sh";
-                            permissions = "0700";
-                          }
-                        ];
-                        joinConfiguration = {
-                          nodeRegistration = {
-                            kubeletExtraArgs = {
-                              cloud-provider = "external";
-                              node-ip = "K8SGEN_PRIVATE_IPV4";
-                            };
-                          };
-                        };
-                        preKubeadmCommands = [
-                          "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
-                        ];
-                      };
-                    };
-                  };
-                };
+          "cluster.x-k8s.io".v1beta1 = {
+            Cluster.dev = {
+              apiVersion = "cluster.x-k8s.io/v1beta1";
+              kind = "Cluster";
+              metadata = {
+                annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
+                labels."cluster.x-k8s.io/cluster-name" = "dev";
+                name = "dev";
+                namespace = "dev";
               };
-            };
-          };
-          "cluster.x-k8s.io" = {
-            v1beta1 = {
-              Cluster = {
-                dev = {
-                  apiVersion = "cluster.x-k8s.io/v1beta1";
-                  kind = "Cluster";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    clusterNetwork = {
-                      apiServerPort = 6443;
-                      pods = {
-                        cidrBlocks = [ "10.133.0.0/16" ];
-                      };
-                      serviceDomain = "cluster.local";
-                      services = {
-                        cidrBlocks = [ "10.134.0.0/16" ];
-                      };
-                    };
-                    controlPlaneEndpoint = {
-                      host = "api.dev.example.com";
-                      port = 6443;
-                    };
-                    controlPlaneRef = {
-                      apiVersion = "controlplane.cluster.x-k8s.io/v1beta1";
-                      kind = "KubeadmControlPlane";
-                      name = "dev-control-plane";
-                    };
-                    infrastructureRef = {
-                      apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                      kind = "HetznerCluster";
-                      name = "dev";
-                    };
-                  };
+              spec = {
+                clusterNetwork = {
+                  apiServerPort = 6443;
+                  pods.cidrBlocks = [ "10.133.0.0/16" ];
+                  serviceDomain = "cluster.local";
+                  services.cidrBlocks = [ "10.134.0.0/16" ];
                 };
-              };
-              MachineDeployment = {
-                dev-arm = {
-                  apiVersion = "cluster.x-k8s.io/v1beta1";
-                  kind = "MachineDeployment";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev-arm";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    clusterName = "dev";
-                    replicas = lib.mkDefault 1;
-                    selector = {
-                      matchLabels = {
-                        "cluster.x-k8s.io/cluster-name" = "dev";
-                        "cluster.x-k8s.io/deployment-name" = "dev-arm";
-                      };
-                    };
-                    strategy = {
-                      rollingUpdate = {
-                        maxSurge = lib.mkDefault 0;
-                        maxUnavailable = lib.mkDefault 1;
-                      };
-                      type = "RollingUpdate";
-                    };
-                    template = {
-                      metadata = {
-                        labels = {
-                          "cluster.x-k8s.io/cluster-name" = "dev";
-                          "cluster.x-k8s.io/deployment-name" = "dev-arm";
-                        };
-                      };
-                      spec = {
-                        bootstrap = {
-                          configRef = {
-                            apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
-                            kind = "KubeadmConfigTemplate";
-                            name = "dev-arm-a919d779";
-                          };
-                        };
-                        clusterName = "dev";
-                        failureDomain = "fsn1";
-                        infrastructureRef = {
-                          apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                          kind = "HCloudMachineTemplate";
-                          name = "dev-arm-f8de9291";
-                        };
-                        nodeDrainTimeout = lib.mkDefault "10m";
-                        version = "v1.34.2";
-                      };
-                    };
-                  };
+                controlPlaneEndpoint = {
+                  host = "api.dev.example.com";
+                  port = 6443;
                 };
-                dev-general = {
-                  apiVersion = "cluster.x-k8s.io/v1beta1";
-                  kind = "MachineDeployment";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev-general";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    clusterName = "dev";
-                    replicas = lib.mkDefault 2;
-                    selector = {
-                      matchLabels = {
-                        "cluster.x-k8s.io/cluster-name" = "dev";
-                        "cluster.x-k8s.io/deployment-name" = "dev-general";
-                      };
-                    };
-                    strategy = {
-                      rollingUpdate = {
-                        maxSurge = lib.mkDefault 0;
-                        maxUnavailable = lib.mkDefault 1;
-                      };
-                      type = "RollingUpdate";
-                    };
-                    template = {
-                      metadata = {
-                        labels = {
-                          "cluster.x-k8s.io/cluster-name" = "dev";
-                          "cluster.x-k8s.io/deployment-name" = "dev-general";
-                        };
-                      };
-                      spec = {
-                        bootstrap = {
-                          configRef = {
-                            apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
-                            kind = "KubeadmConfigTemplate";
-                            name = "dev-general-adad8bf8";
-                          };
-                        };
-                        clusterName = "dev";
-                        failureDomain = "fsn1";
-                        infrastructureRef = {
-                          apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                          kind = "HCloudMachineTemplate";
-                          name = "dev-general-32c77bb6";
-                        };
-                        nodeDrainTimeout = lib.mkDefault "10m";
-                        version = "v1.34.2";
-                      };
-                    };
-                  };
-                };
-              };
-              MachineHealthCheck = {
-                dev-arm = {
-                  apiVersion = "cluster.x-k8s.io/v1beta1";
-                  kind = "MachineHealthCheck";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev-arm";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    clusterName = "dev";
-                    nodeStartupTimeout = lib.mkDefault "600s";
-                    selector = {
-                      matchLabels = {
-                        "cluster.x-k8s.io/deployment-name" = "dev-arm";
-                      };
-                    };
-                    unhealthyConditions = [
-                      {
-                        status = "Unknown";
-                        timeout = "300s";
-                        type = "Ready";
-                      }
-                      {
-                        status = "False";
-                        timeout = "300s";
-                        type = "Ready";
-                      }
-                    ];
-                  };
-                };
-                dev-control-plane = {
-                  apiVersion = "cluster.x-k8s.io/v1beta1";
-                  kind = "MachineHealthCheck";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev-control-plane";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    clusterName = "dev";
-                    nodeStartupTimeout = lib.mkDefault "900s";
-                    selector = {
-                      matchLabels = {
-                        "cluster.x-k8s.io/control-plane" = "";
-                      };
-                    };
-                    unhealthyConditions = [
-                      {
-                        status = "Unknown";
-                        timeout = "300s";
-                        type = "Ready";
-                      }
-                      {
-                        status = "False";
-                        timeout = "300s";
-                        type = "Ready";
-                      }
-                    ];
-                  };
-                };
-                dev-general = {
-                  apiVersion = "cluster.x-k8s.io/v1beta1";
-                  kind = "MachineHealthCheck";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev-general";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    clusterName = "dev";
-                    nodeStartupTimeout = lib.mkDefault "600s";
-                    selector = {
-                      matchLabels = {
-                        "cluster.x-k8s.io/deployment-name" = "dev-general";
-                      };
-                    };
-                    unhealthyConditions = [
-                      {
-                        status = "Unknown";
-                        timeout = "300s";
-                        type = "Ready";
-                      }
-                      {
-                        status = "False";
-                        timeout = "300s";
-                        type = "Ready";
-                      }
-                    ];
-                  };
-                };
-              };
-            };
-          };
-          "controlplane.cluster.x-k8s.io" = {
-            v1beta1 = {
-              KubeadmControlPlane = {
-                dev-control-plane = {
+                controlPlaneRef = {
                   apiVersion = "controlplane.cluster.x-k8s.io/v1beta1";
                   kind = "KubeadmControlPlane";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev-control-plane";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    kubeadmConfigSpec = {
-                      clusterConfiguration = {
-                        apiServer = {
-                          certSANs = [ "api.dev.example.com" ];
-                        };
-                        controllerManager = {
-                          extraArgs = {
-                            allocate-node-cidrs = "false";
-                          };
-                        };
-                      };
-                      files = [
-                        {
-                          content = ''
-                            #!/bin/sh
-                            # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
-                            # the Hetzner private network into the kubeadm configuration files named as
-                            # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
-                            # API server on it and the kubelet registers it as the node's address.
-                            set -eu
-                            url=http://169.254.169.254/hetzner/v1/metadata/private-networks
-                            address=""
-                            tries=0
-                            while :; do
-                              address=$(curl --fail --silent --show-error --max-time 5 "$url" |
-                                sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
-                              if [ -n "$address" ]; then break; fi
-                              tries=$((tries + 1))
-                              if [ "$tries" -ge 60 ]; then
-                                echo "k8sgen: no private network address at $url after $tries tries" >&2
-                                exit 1
-                              fi
-                              sleep 2
-                            done
-                            for file in "$@"; do
-                              if [ -f "$file" ]; then
-                                sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
-                              fi
-                            done
-                            echo "k8sgen: private address $address"
-                          '';
-                          owner = "root:root";
-                          path = "/run/k8sgen/private-address.sh";
-                          permissions = "0700";
-                        }
-                      ];
-                      initConfiguration = {
-                        localAPIEndpoint = {
-                          advertiseAddress = "K8SGEN_PRIVATE_IPV4";
-                        };
-                        nodeRegistration = {
-                          kubeletExtraArgs = {
-                            cloud-provider = "external";
-                            node-ip = "K8SGEN_PRIVATE_IPV4";
-                          };
-                        };
-                        skipPhases = [
-                          "addon/kube-proxy"
-                          "addon/coredns"
-                        ];
-                      };
-                      joinConfiguration = {
-                        controlPlane = {
-                          localAPIEndpoint = {
-                            advertiseAddress = "K8SGEN_PRIVATE_IPV4";
-                          };
-                        };
-                        nodeRegistration = {
-                          kubeletExtraArgs = {
-                            cloud-provider = "external";
-                            node-ip = "K8SGEN_PRIVATE_IPV4";
-                          };
-                        };
-                      };
-                      preKubeadmCommands = [
-                        "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
-                      ];
-                    };
-                    machineTemplate = {
-                      infrastructureRef = {
-                        apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                        kind = "HCloudMachineTemplate";
-                        name = "dev-control-plane-07a5e98d";
-                      };
-                      nodeDrainTimeout = lib.mkDefault "10m";
-                    };
-                    replicas = lib.mkDefault 1;
-                    rolloutStrategy = {
-                      rollingUpdate = {
-                        maxSurge = 1;
-                      };
-                      type = "RollingUpdate";
-                    };
-                    version = "v1.34.2";
-                  };
+                  name = "dev-control-plane";
                 };
-              };
-            };
-          };
-          "infrastructure.cluster.x-k8s.io" = {
-            v1beta1 = {
-              HCloudMachineTemplate = {
-                dev-arm-f8de9291 = {
-                  apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                  kind = "HCloudMachineTemplate";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev-arm-f8de9291";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    template = {
-                      spec = {
-                        imageName = "dev-aarch64-1";
-                        placementGroupName = "arm";
-                        type = "cax21";
-                      };
-                    };
-                  };
-                };
-                dev-control-plane-07a5e98d = {
-                  apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                  kind = "HCloudMachineTemplate";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev-control-plane-07a5e98d";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    template = {
-                      spec = {
-                        imageName = "dev-x86_64-1";
-                        placementGroupName = "control-plane";
-                        type = "cx23";
-                      };
-                    };
-                  };
-                };
-                dev-general-32c77bb6 = {
-                  apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                  kind = "HCloudMachineTemplate";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev-general-32c77bb6";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    template = {
-                      spec = {
-                        imageName = "dev-x86_64-1";
-                        placementGroupName = "general";
-                        type = "cx33";
-                      };
-                    };
-                  };
-                };
-              };
-              HetznerCluster = {
-                dev = {
+                infrastructureRef = {
                   apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
                   kind = "HetznerCluster";
-                  metadata = {
-                    annotations = {
-                      "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                    };
-                    labels = {
-                      "cluster.x-k8s.io/cluster-name" = "dev";
-                    };
-                    name = "dev";
-                    namespace = "dev";
-                  };
-                  spec = {
-                    controlPlaneEndpoint = {
-                      host = "api.dev.example.com";
-                      port = 6443;
-                    };
-                    controlPlaneLoadBalancer = {
-                      enabled = false;
-                    };
-                    controlPlaneRegions = [ "fsn1" ];
-                    hcloudNetwork = {
-                      cidrBlock = "10.0.0.0/16";
-                      enabled = true;
-                      networkZone = "eu-central";
-                      subnetCidrBlock = "10.0.0.0/24";
-                    };
-                    hcloudPlacementGroups = [
-                      {
-                        name = "control-plane";
-                        type = "spread";
-                      }
-                      {
-                        name = "arm";
-                        type = "spread";
-                      }
-                      {
-                        name = "general";
-                        type = "spread";
-                      }
-                    ];
-                    hetznerSecretRef = {
-                      key = {
-                        hcloudToken = "hcloud";
-                      };
-                      name = "hetzner";
-                    };
-                    skipCreatingHetznerSecretInWorkloadCluster = true;
-                    sshKeys = {
-                      hcloud = [ { name = "ops"; } ];
-                    };
-                  };
+                  name = "dev";
                 };
               };
             };
+            MachineHealthCheck.dev-control-plane = {
+              apiVersion = "cluster.x-k8s.io/v1beta1";
+              kind = "MachineHealthCheck";
+              metadata = {
+                annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
+                labels."cluster.x-k8s.io/cluster-name" = "dev";
+                name = "dev-control-plane";
+                namespace = "dev";
+              };
+              spec = {
+                clusterName = "dev";
+                nodeStartupTimeout = lib.mkDefault "900s";
+                selector.matchLabels."cluster.x-k8s.io/control-plane" = "";
+                unhealthyConditions = [
+                  {
+                    status = "Unknown";
+                    timeout = "300s";
+                    type = "Ready";
+                  }
+                  {
+                    status = "False";
+                    timeout = "300s";
+                    type = "Ready";
+                  }
+                ];
+              };
+            };
           };
-          namespaces = {
-            dev = {
+          "controlplane.cluster.x-k8s.io".v1beta1.KubeadmControlPlane.dev-control-plane = {
+            apiVersion = "controlplane.cluster.x-k8s.io/v1beta1";
+            kind = "KubeadmControlPlane";
+            metadata = {
+              annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
+              labels."cluster.x-k8s.io/cluster-name" = "dev";
+              name = "dev-control-plane";
+              namespace = "dev";
+            };
+            spec = {
+              kubeadmConfigSpec = {
+                clusterConfiguration = {
+                  apiServer.certSANs = [ "api.dev.example.com" ];
+                  controllerManager.extraArgs.allocate-node-cidrs = "false";
+                };
+                files = [
+                  {
+                    content = ''
+                      #!/bin/sh
+                      # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
+                      # the Hetzner private network into the kubeadm configuration files named as
+                      # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
+                      # API server on it and the kubelet registers it as the node's address.
+                      set -eu
+                      url=http://169.254.169.254/hetzner/v1/metadata/private-networks
+                      address=""
+                      tries=0
+                      while :; do
+                        address=$(curl --fail --silent --show-error --max-time 5 "$url" |
+                          sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
+                        if [ -n "$address" ]; then break; fi
+                        tries=$((tries + 1))
+                        if [ "$tries" -ge 60 ]; then
+                          echo "k8sgen: no private network address at $url after $tries tries" >&2
+                          exit 1
+                        fi
+                        sleep 2
+                      done
+                      for file in "$@"; do
+                        if [ -f "$file" ]; then
+                          sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
+                        fi
+                      done
+                      echo "k8sgen: private address $address"
+                    '';
+                    owner = "root:root";
+                    path = "/run/k8sgen/private-address.sh";
+                    permissions = "0700";
+                  }
+                ];
+                initConfiguration = {
+                  localAPIEndpoint.advertiseAddress = "K8SGEN_PRIVATE_IPV4";
+                  nodeRegistration.kubeletExtraArgs = {
+                    cloud-provider = "external";
+                    node-ip = "K8SGEN_PRIVATE_IPV4";
+                  };
+                  skipPhases = [
+                    "addon/kube-proxy"
+                    "addon/coredns"
+                  ];
+                };
+                joinConfiguration = {
+                  controlPlane.localAPIEndpoint.advertiseAddress = "K8SGEN_PRIVATE_IPV4";
+                  nodeRegistration.kubeletExtraArgs = {
+                    cloud-provider = "external";
+                    node-ip = "K8SGEN_PRIVATE_IPV4";
+                  };
+                };
+                preKubeadmCommands = [
+                  "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
+                ];
+              };
+              machineTemplate = {
+                infrastructureRef = {
+                  apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
+                  kind = "HCloudMachineTemplate";
+                  name = "dev-control-plane-07a5e98d";
+                };
+                nodeDrainTimeout = "10m";
+              };
+              replicas = 1;
+              rolloutStrategy = {
+                rollingUpdate.maxSurge = 1;
+                type = "RollingUpdate";
+              };
+              version = "v1.34.2";
+            };
+          };
+          "infrastructure.cluster.x-k8s.io".v1beta1 = {
+            HCloudMachineTemplate.dev-control-plane-07a5e98d = {
+              apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
+              kind = "HCloudMachineTemplate";
               metadata = {
                 annotations = {
+                  "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
                   "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                 };
+                labels."cluster.x-k8s.io/cluster-name" = "dev";
+                name = "dev-control-plane-07a5e98d";
+                namespace = "dev";
+              };
+              spec.template.spec = {
+                imageName = "dev-x86_64-1";
+                placementGroupName = "control-plane";
+                type = "cx23";
+              };
+            };
+            HetznerCluster.dev = {
+              apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
+              kind = "HetznerCluster";
+              metadata = {
+                annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
+                labels."cluster.x-k8s.io/cluster-name" = "dev";
+                name = "dev";
+                namespace = "dev";
+              };
+              spec = {
+                controlPlaneEndpoint = {
+                  host = "api.dev.example.com";
+                  port = 6443;
+                };
+                controlPlaneLoadBalancer.enabled = false;
+                controlPlaneRegions = [ "fsn1" ];
+                hcloudNetwork = {
+                  cidrBlock = "10.0.0.0/16";
+                  enabled = true;
+                  networkZone = "eu-central";
+                  subnetCidrBlock = "10.0.0.0/24";
+                };
+                hcloudPlacementGroups = [
+                  {
+                    name = "control-plane";
+                    type = "spread";
+                  }
+                  {
+                    name = "arm";
+                    type = "spread";
+                  }
+                  {
+                    name = "general";
+                    type = "spread";
+                  }
+                ];
+                hetznerSecretRef = {
+                  key.hcloudToken = "hcloud";
+                  name = "hetzner";
+                };
+                skipCreatingHetznerSecretInWorkloadCluster = true;
+                sshKeys.hcloud = [ { name = "ops"; } ];
               };
             };
           };
+          namespaces.dev.metadata.annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
         };
       };
     };

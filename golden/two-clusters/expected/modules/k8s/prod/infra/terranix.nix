@@ -41,9 +41,7 @@
               printf '%s' "$value" | jq -Rs '{value: .}'
             ''
           ];
-          query = {
-            name = "hetzner-api-token";
-          };
+          query.name = "hetzner-api-token";
         };
       };
       provider.hcloud.token = config.data.external.hcloud_token "result.value";
@@ -93,20 +91,12 @@
 
       # Keys that must already exist in the Hetzner project.
       data.hcloud_ssh_key = {
-        ops = {
-          name = "ops";
-        };
+        ops.name = "ops";
       };
 
       output = {
-        k8s-prod-firewall-id = {
-          value = config.resource.hcloud_firewall.k8s-prod "id";
-        };
-        k8s-prod-ssh-key-ids = {
-          value = {
-            ops = config.data.hcloud_ssh_key.ops "id";
-          };
-        };
+        k8s-prod-firewall-id.value = config.resource.hcloud_firewall.k8s-prod "id";
+        k8s-prod-ssh-key-ids.value.ops = config.data.hcloud_ssh_key.ops "id";
       };
     };
 }

@@ -33,28 +33,18 @@
         in
         {
           options.resources = {
-            "bootstrap.cluster.x-k8s.io" = {
-              v1beta2 = {
-                KubeadmConfigTemplate = mkObject "bootstrap.cluster.x-k8s.io/v1beta2" "KubeadmConfigTemplate";
-              };
+            "bootstrap.cluster.x-k8s.io".v1beta2.KubeadmConfigTemplate =
+              mkObject "bootstrap.cluster.x-k8s.io/v1beta2" "KubeadmConfigTemplate";
+            "cluster.x-k8s.io".v1beta2 = {
+              Cluster = mkObject "cluster.x-k8s.io/v1beta2" "Cluster";
+              MachineDeployment = mkObject "cluster.x-k8s.io/v1beta2" "MachineDeployment";
+              MachineHealthCheck = mkObject "cluster.x-k8s.io/v1beta2" "MachineHealthCheck";
             };
-            "cluster.x-k8s.io" = {
-              v1beta2 = {
-                Cluster = mkObject "cluster.x-k8s.io/v1beta2" "Cluster";
-                MachineDeployment = mkObject "cluster.x-k8s.io/v1beta2" "MachineDeployment";
-                MachineHealthCheck = mkObject "cluster.x-k8s.io/v1beta2" "MachineHealthCheck";
-              };
-            };
-            "controlplane.cluster.x-k8s.io" = {
-              v1beta2 = {
-                KubeadmControlPlane = mkObject "controlplane.cluster.x-k8s.io/v1beta2" "KubeadmControlPlane";
-              };
-            };
-            "infrastructure.cluster.x-k8s.io" = {
-              v1beta1 = {
-                HCloudMachineTemplate = mkObject "infrastructure.cluster.x-k8s.io/v1beta1" "HCloudMachineTemplate";
-                HetznerCluster = mkObject "infrastructure.cluster.x-k8s.io/v1beta1" "HetznerCluster";
-              };
+            "controlplane.cluster.x-k8s.io".v1beta2.KubeadmControlPlane =
+              mkObject "controlplane.cluster.x-k8s.io/v1beta2" "KubeadmControlPlane";
+            "infrastructure.cluster.x-k8s.io".v1beta1 = {
+              HCloudMachineTemplate = mkObject "infrastructure.cluster.x-k8s.io/v1beta1" "HCloudMachineTemplate";
+              HetznerCluster = mkObject "infrastructure.cluster.x-k8s.io/v1beta1" "HetznerCluster";
             };
           };
           config.types = [

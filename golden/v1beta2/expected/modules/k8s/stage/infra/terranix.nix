@@ -74,23 +74,15 @@
 
       # Keys that must already exist in the Hetzner project.
       data.hcloud_ssh_key = {
-        ci = {
-          name = "ci";
-        };
-        ops = {
-          name = "ops";
-        };
+        ci.name = "ci";
+        ops.name = "ops";
       };
 
       output = {
-        k8s-stage-firewall-id = {
-          value = config.resource.hcloud_firewall.k8s-stage "id";
-        };
-        k8s-stage-ssh-key-ids = {
-          value = {
-            ci = config.data.hcloud_ssh_key.ci "id";
-            ops = config.data.hcloud_ssh_key.ops "id";
-          };
+        k8s-stage-firewall-id.value = config.resource.hcloud_firewall.k8s-stage "id";
+        k8s-stage-ssh-key-ids.value = {
+          ci = config.data.hcloud_ssh_key.ci "id";
+          ops = config.data.hcloud_ssh_key.ops "id";
         };
       };
     };

@@ -9,72 +9,44 @@
       # Override any value from your own module (wave, sync policy: lib.mkDefault);
       # patch untyped `objects` with nixidy.objectTransforms.
       applications.cilium = {
-        annotations = {
-          "argocd.argoproj.io/sync-wave" = lib.mkDefault "-30";
-        };
-        helm = {
-          releases = {
-            cilium = {
-              chart = lib.helm.downloadHelmChart {
-                chart = "cilium";
-                chartHash = "sha256-SJXAwedwFluZGlPda7Xw19Avq2Nm9VFCsBjqVGR/em8=";
-                repo = "https://helm.cilium.io/";
-                version = "1.20.1";
-              };
-              values = {
-                MTU = 1450;
-                bpf = {
-                  masquerade = true;
-                };
-                cluster = {
-                  name = "core";
-                };
-                defaultLBServiceIPAM = "lbipam";
-                enableLBIPAM = true;
-                gatewayAPI = {
-                  enabled = false;
-                  gatewayClass = {
-                    create = "false";
-                  };
-                };
-                hubble = {
-                  enabled = false;
-                  relay = {
-                    enabled = false;
-                  };
-                  tls = {
-                    auto = {
-                      method = "cronJob";
-                    };
-                  };
-                  ui = {
-                    enabled = false;
-                  };
-                };
-                ipam = {
-                  mode = "kubernetes";
-                };
-                ipv4 = {
-                  enabled = true;
-                };
-                ipv6 = {
-                  enabled = false;
-                };
-                k8s = {
-                  requireIPv4PodCIDR = true;
-                };
-                k8sServiceHost = "api.core.example.net";
-                k8sServicePort = 6443;
-                kubeProxyReplacement = true;
-                operator = {
-                  replicas = 2;
-                  rollOutPods = true;
-                };
-                rollOutCiliumPods = true;
-                routingMode = "tunnel";
-                tunnelProtocol = "vxlan";
-              };
+        annotations."argocd.argoproj.io/sync-wave" = lib.mkDefault "-30";
+        helm.releases.cilium = {
+          chart = lib.helm.downloadHelmChart {
+            chart = "cilium";
+            chartHash = "sha256-SJXAwedwFluZGlPda7Xw19Avq2Nm9VFCsBjqVGR/em8=";
+            repo = "https://helm.cilium.io/";
+            version = "1.20.1";
+          };
+          values = {
+            MTU = 1450;
+            bpf.masquerade = true;
+            cluster.name = "core";
+            defaultLBServiceIPAM = "lbipam";
+            enableLBIPAM = true;
+            gatewayAPI = {
+              enabled = false;
+              gatewayClass.create = "false";
             };
+            hubble = {
+              enabled = false;
+              relay.enabled = false;
+              tls.auto.method = "cronJob";
+              ui.enabled = false;
+            };
+            ipam.mode = "kubernetes";
+            ipv4.enabled = true;
+            ipv6.enabled = false;
+            k8s.requireIPv4PodCIDR = true;
+            k8sServiceHost = "api.core.example.net";
+            k8sServicePort = 6443;
+            kubeProxyReplacement = true;
+            operator = {
+              replicas = 2;
+              rollOutPods = true;
+            };
+            rollOutCiliumPods = true;
+            routingMode = "tunnel";
+            tunnelProtocol = "vxlan";
           };
         };
         namespace = "kube-system";
@@ -87,9 +59,7 @@
             };
             limit = 5;
           };
-          syncOptions = {
-            serverSideApply = lib.mkDefault true;
-          };
+          syncOptions.serverSideApply = lib.mkDefault true;
         };
       };
     };

@@ -9,40 +9,30 @@
       # Override any value from your own module (wave, sync policy: lib.mkDefault);
       # patch untyped `objects` with nixidy.objectTransforms.
       applications.oci = {
-        annotations = {
-          "argocd.argoproj.io/sync-wave" = lib.mkDefault "0";
-        };
-        helm = {
-          releases = {
-            oci = {
-              chart = lib.helm.downloadHelmChart {
-                chart = "oci-thing";
-                chartHash = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
-                repo = "oci://ghcr.io/example/charts";
-                version = "0.3.0-rc.1";
-              };
-              values = {
-                annotations = {
-                  "example.org/\"quoted\"" = "\\\"";
-                  "x-\${y}" = "}";
-                };
-                image = {
-                  tag = "v1.2.3@sha256:abc";
-                };
-              };
+        annotations."argocd.argoproj.io/sync-wave" = lib.mkDefault "0";
+        helm.releases.oci = {
+          chart = lib.helm.downloadHelmChart {
+            chart = "oci-thing";
+            chartHash = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+            repo = "oci://ghcr.io/example/charts";
+            version = "0.3.0-rc.1";
+          };
+          values = {
+            annotations = {
+              "example.org/\"quoted\"" = "\\\"";
+              "x-\${y}" = "}";
             };
+            image.tag = "v1.2.3@sha256:abc";
           };
         };
         namespace = "quotes";
-        syncPolicy = {
-          retry = lib.mkDefault {
-            backoff = {
-              duration = "10s";
-              factor = 2;
-              maxDuration = "3m";
-            };
-            limit = 5;
+        syncPolicy.retry = lib.mkDefault {
+          backoff = {
+            duration = "10s";
+            factor = 2;
+            maxDuration = "3m";
           };
+          limit = 5;
         };
       };
     };

@@ -9,66 +9,52 @@
       # Override any value from your own module (wave, sync policy: lib.mkDefault);
       # patch untyped `objects` with nixidy.objectTransforms.
       applications.quotes = {
-        annotations = {
-          "argocd.argoproj.io/sync-wave" = lib.mkDefault "-5";
-        };
+        annotations."argocd.argoproj.io/sync-wave" = lib.mkDefault "-5";
         createNamespace = true;
-        helm = {
-          releases = {
-            quotes = {
-              chart = lib.helm.downloadHelmChart {
-                chart = "quotes";
-                chartHash = "sha256-Nngdy0FugSZ+NfO0SLC1GVBGQvRBJiOG6ExNXyynElw=";
-                repo = "https://charts.example.org/stable";
-                version = "1.0.0";
-              };
-              values = {
-                "" = "empty key";
-                "\${key}" = "interpolated key";
-                "--set" = [
-                  "list"
-                  "of"
-                  "\${strings}"
-                  1
-                  2.5
-                  true
-                ];
-                "a.b.c" = "dotted key";
-                backslashes = "C:\\path\\to\\file \\n not a newline \\\\\${x}";
-                control = "tab\tcr\rbell";
-                "if" = "keyword key";
-                indented_string_end = "two quotes '' and ''\${z} and '''";
-                interpolation = "\${HOME} and $\${x} and \\\${y} and \${";
-                "key with spaces" = 1;
-                multiline = ''
-                  line one
-                    line "two" with ''${x}
-                  '''
-                  trailing backslash \
-                '';
-                nested = {
-                  "deep.er" = {
-                    "" = {
-                      "'" = "''";
-                    };
-                  };
-                };
-                plain = "a \"double\" and 'single' quote";
-                unicode = "żółć 日本 🦀  nbsp  sep";
-              };
-            };
+        helm.releases.quotes = {
+          chart = lib.helm.downloadHelmChart {
+            chart = "quotes";
+            chartHash = "sha256-Nngdy0FugSZ+NfO0SLC1GVBGQvRBJiOG6ExNXyynElw=";
+            repo = "https://charts.example.org/stable";
+            version = "1.0.0";
+          };
+          values = {
+            "" = "empty key";
+            "\${key}" = "interpolated key";
+            "--set" = [
+              "list"
+              "of"
+              "\${strings}"
+              1
+              2.5
+              true
+            ];
+            "a.b.c" = "dotted key";
+            backslashes = "C:\\path\\to\\file \\n not a newline \\\\\${x}";
+            control = "tab\tcr\rbell";
+            "if" = "keyword key";
+            indented_string_end = "two quotes '' and ''\${z} and '''";
+            interpolation = "\${HOME} and $\${x} and \\\${y} and \${";
+            "key with spaces" = 1;
+            multiline = ''
+              line one
+                line "two" with ''${x}
+              '''
+              trailing backslash \
+            '';
+            nested."deep.er".""."'" = "''";
+            plain = "a \"double\" and 'single' quote";
+            unicode = "żółć 日本 🦀  nbsp  sep";
           };
         };
         namespace = "quotes";
-        syncPolicy = {
-          retry = lib.mkDefault {
-            backoff = {
-              duration = "10s";
-              factor = 2;
-              maxDuration = "3m";
-            };
-            limit = 5;
+        syncPolicy.retry = lib.mkDefault {
+          backoff = {
+            duration = "10s";
+            factor = 2;
+            maxDuration = "3m";
           };
+          limit = 5;
         };
       };
     };

@@ -9,9 +9,7 @@
       # Override any value from your own module (wave, sync policy: lib.mkDefault);
       # patch untyped `objects` with nixidy.objectTransforms.
       applications.raw = {
-        annotations = {
-          "argocd.argoproj.io/sync-wave" = lib.mkDefault "3";
-        };
+        annotations."argocd.argoproj.io/sync-wave" = lib.mkDefault "3";
         createNamespace = true;
         namespace = "raw";
         objects = [
@@ -27,9 +25,7 @@
             };
             kind = "ConfigMap";
             metadata = {
-              labels = {
-                "app.kubernetes.io/name" = "raw";
-              };
+              labels."app.kubernetes.io/name" = "raw";
               name = "hostile";
             };
           }
@@ -48,15 +44,13 @@
             };
           }
         ];
-        syncPolicy = {
-          retry = lib.mkDefault {
-            backoff = {
-              duration = "10s";
-              factor = 2;
-              maxDuration = "3m";
-            };
-            limit = 5;
+        syncPolicy.retry = lib.mkDefault {
+          backoff = {
+            duration = "10s";
+            factor = 2;
+            maxDuration = "3m";
           };
+          limit = 5;
         };
       };
     };

@@ -9,76 +9,48 @@
       # Override any value from your own module (wave, sync policy: lib.mkDefault);
       # patch untyped `objects` with nixidy.objectTransforms.
       applications.cilium = {
-        annotations = {
-          "argocd.argoproj.io/sync-wave" = lib.mkDefault "-30";
-        };
-        helm = {
-          releases = {
-            cilium = {
-              chart = lib.helm.downloadHelmChart {
-                chart = "cilium";
-                chartHash = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
-                repo = "https://helm.cilium.io/";
-                version = "1.19.4";
-              };
-              values = {
-                MTU = 1450;
-                bpf = {
-                  masquerade = true;
-                };
-                cluster = {
-                  name = "edge";
-                };
-                defaultLBServiceIPAM = "lbipam";
-                enableLBIPAM = true;
-                "extra.key" = "\${not_interpolated}";
-                gatewayAPI = {
-                  enabled = false;
-                  gatewayClass = {
-                    create = "false";
-                  };
-                };
-                hubble = {
-                  enabled = true;
-                  relay = {
-                    enabled = true;
-                  };
-                  tls = {
-                    auto = {
-                      method = "cronJob";
-                    };
-                  };
-                  ui = {
-                    enabled = true;
-                  };
-                };
-                ipam = {
-                  mode = "kubernetes";
-                  operator = {
-                    note = "user's key beside k8sgen's mode";
-                  };
-                };
-                ipv4 = {
-                  enabled = true;
-                };
-                ipv6 = {
-                  enabled = false;
-                };
-                k8s = {
-                  requireIPv4PodCIDR = true;
-                };
-                k8sServiceHost = "api.edge.example.org";
-                k8sServicePort = 6443;
-                kubeProxyReplacement = true;
-                operator = {
-                  replicas = 1;
-                  rollOutPods = true;
-                };
-                rollOutCiliumPods = true;
-                routingMode = "tunnel";
-                tunnelProtocol = "vxlan";
-              };
+        annotations."argocd.argoproj.io/sync-wave" = lib.mkDefault "-30";
+        helm.releases.cilium = {
+          chart = lib.helm.downloadHelmChart {
+            chart = "cilium";
+            chartHash = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+            repo = "https://helm.cilium.io/";
+            version = "1.19.4";
+          };
+          values = {
+            MTU = 1450;
+            bpf.masquerade = true;
+            cluster.name = "edge";
+            defaultLBServiceIPAM = "lbipam";
+            enableLBIPAM = true;
+            "extra.key" = "\${not_interpolated}";
+            gatewayAPI = {
+              enabled = false;
+              gatewayClass.create = "false";
             };
+            hubble = {
+              enabled = true;
+              relay.enabled = true;
+              tls.auto.method = "cronJob";
+              ui.enabled = true;
+            };
+            ipam = {
+              mode = "kubernetes";
+              operator.note = "user's key beside k8sgen's mode";
+            };
+            ipv4.enabled = true;
+            ipv6.enabled = false;
+            k8s.requireIPv4PodCIDR = true;
+            k8sServiceHost = "api.edge.example.org";
+            k8sServicePort = 6443;
+            kubeProxyReplacement = true;
+            operator = {
+              replicas = 1;
+              rollOutPods = true;
+            };
+            rollOutCiliumPods = true;
+            routingMode = "tunnel";
+            tunnelProtocol = "vxlan";
           };
         };
         namespace = "kube-system";
@@ -91,9 +63,7 @@
             };
             limit = 5;
           };
-          syncOptions = {
-            serverSideApply = lib.mkDefault true;
-          };
+          syncOptions.serverSideApply = lib.mkDefault true;
         };
       };
     };

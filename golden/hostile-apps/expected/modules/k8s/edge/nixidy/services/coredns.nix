@@ -9,68 +9,58 @@
       # Override any value from your own module (wave, sync policy: lib.mkDefault);
       # patch untyped `objects` with nixidy.objectTransforms.
       applications.coredns = {
-        annotations = {
-          "argocd.argoproj.io/sync-wave" = lib.mkDefault "-25";
-        };
-        helm = {
-          releases = {
-            coredns = {
-              chart = lib.helm.downloadHelmChart {
-                chart = "coredns";
-                chartHash = "sha256-SkCwLn28eoGcN1lDr3s+sJIDLLcdPx4x5jaFmdZM3mQ=";
-                repo = "https://coredns.github.io/helm";
-                version = "1.47.0";
-              };
-              values = {
-                fullnameOverride = "coredns";
-                isClusterService = true;
-                k8sAppLabelOverride = "kube-dns";
-                podDisruptionBudget = {
-                  maxUnavailable = 1;
-                };
-                priorityClassName = "system-cluster-critical";
-                replicaCount = 3;
-                servers = [
+        annotations."argocd.argoproj.io/sync-wave" = lib.mkDefault "-25";
+        helm.releases.coredns = {
+          chart = lib.helm.downloadHelmChart {
+            chart = "coredns";
+            chartHash = "sha256-SkCwLn28eoGcN1lDr3s+sJIDLLcdPx4x5jaFmdZM3mQ=";
+            repo = "https://coredns.github.io/helm";
+            version = "1.47.0";
+          };
+          values = {
+            fullnameOverride = "coredns";
+            isClusterService = true;
+            k8sAppLabelOverride = "kube-dns";
+            podDisruptionBudget.maxUnavailable = 1;
+            priorityClassName = "system-cluster-critical";
+            replicaCount = 3;
+            servers = [
+              {
+                plugins = [
                   {
-                    plugins = [
-                      {
-                        name = "forward";
-                        parameters = ". 9.9.9.9";
-                      }
-                    ];
-                    port = 53;
-                    zones = [ { zone = "."; } ];
+                    name = "forward";
+                    parameters = ". 9.9.9.9";
                   }
                 ];
-                service = {
-                  clusterIP = "10.134.0.10";
-                  name = "kube-dns";
-                };
-                tolerations = [
-                  {
-                    effect = "NoSchedule";
-                    key = "node-role.kubernetes.io/control-plane";
-                    operator = "Exists";
-                  }
-                  {
-                    key = "CriticalAddonsOnly";
-                    operator = "Exists";
-                  }
-                ];
-              };
+                port = 53;
+                zones = [ { zone = "."; } ];
+              }
+            ];
+            service = {
+              clusterIP = "10.134.0.10";
+              name = "kube-dns";
             };
+            tolerations = [
+              {
+                effect = "NoSchedule";
+                key = "node-role.kubernetes.io/control-plane";
+                operator = "Exists";
+              }
+              {
+                key = "CriticalAddonsOnly";
+                operator = "Exists";
+              }
+            ];
           };
         };
         namespace = "kube-system";
-        syncPolicy = {
-          retry = lib.mkDefault {
-            backoff = {
-              duration = "10s";
-              factor = 2;
-              maxDuration = "3m";
-            };
-            limit = 5;
+        syncPolicy.retry = lib.mkDefault {
+          backoff = {
+            duration = "10s";
+            factor = 2;
+            maxDuration = "3m";
           };
+          limit = 5;
         };
       };
     };

@@ -9,40 +9,30 @@
       # Override any value from your own module (wave, sync policy: lib.mkDefault);
       # patch untyped `objects` with nixidy.objectTransforms.
       applications.metrics-server = {
-        annotations = {
-          "argocd.argoproj.io/sync-wave" = lib.mkDefault "-20";
-        };
-        helm = {
-          releases = {
-            metrics-server = {
-              chart = lib.helm.downloadHelmChart {
-                chart = "metrics-server";
-                chartHash = "sha256-6MRrUlscZAn2c7SK9u+GtwgpWLAp5Lph49djpJwahdg=";
-                repo = "https://kubernetes-sigs.github.io/metrics-server/";
-                version = "3.14.0";
-              };
-              values = {
-                defaultArgs = [
-                  "--cert-dir=/tmp"
-                  "--kubelet-preferred-address-types=InternalIP"
-                  "--kubelet-use-node-status-port"
-                  "--metric-resolution=15s"
-                  "--kubelet-insecure-tls"
-                ];
-              };
-            };
+        annotations."argocd.argoproj.io/sync-wave" = lib.mkDefault "-20";
+        helm.releases.metrics-server = {
+          chart = lib.helm.downloadHelmChart {
+            chart = "metrics-server";
+            chartHash = "sha256-6MRrUlscZAn2c7SK9u+GtwgpWLAp5Lph49djpJwahdg=";
+            repo = "https://kubernetes-sigs.github.io/metrics-server/";
+            version = "3.14.0";
           };
+          values.defaultArgs = [
+            "--cert-dir=/tmp"
+            "--kubelet-preferred-address-types=InternalIP"
+            "--kubelet-use-node-status-port"
+            "--metric-resolution=15s"
+            "--kubelet-insecure-tls"
+          ];
         };
         namespace = "kube-system";
-        syncPolicy = {
-          retry = lib.mkDefault {
-            backoff = {
-              duration = "10s";
-              factor = 2;
-              maxDuration = "3m";
-            };
-            limit = 5;
+        syncPolicy.retry = lib.mkDefault {
+          backoff = {
+            duration = "10s";
+            factor = 2;
+            maxDuration = "3m";
           };
+          limit = 5;
         };
       };
     };

@@ -9,56 +9,44 @@
       # Override any value from your own module (wave, sync policy: lib.mkDefault);
       # patch untyped `objects` with nixidy.objectTransforms.
       applications.external-dns = {
-        annotations = {
-          "argocd.argoproj.io/sync-wave" = lib.mkDefault "-20";
-        };
+        annotations."argocd.argoproj.io/sync-wave" = lib.mkDefault "-20";
         createNamespace = true;
-        helm = {
-          releases = {
-            external-dns = {
-              chart = lib.helm.downloadHelmChart {
-                chart = "external-dns";
-                chartHash = "sha256-hT2FkkhR0Lu4/5GRoEx+P8O8Q2jYiQ5rv2DLxGei7nU=";
-                repo = "https://kubernetes-sigs.github.io/external-dns/";
-                version = "1.21.1";
-              };
-              values = {
-                domainFilters = [ "example.org" ];
-                env = [
-                  {
-                    name = "CF_API_TOKEN";
-                    valueFrom = {
-                      secretKeyRef = {
-                        key = "api-token";
-                        name = "cloudflare-api-token";
-                      };
-                    };
-                  }
-                ];
-                policy = "sync";
-                provider = {
-                  name = "cloudflare";
+        helm.releases.external-dns = {
+          chart = lib.helm.downloadHelmChart {
+            chart = "external-dns";
+            chartHash = "sha256-hT2FkkhR0Lu4/5GRoEx+P8O8Q2jYiQ5rv2DLxGei7nU=";
+            repo = "https://kubernetes-sigs.github.io/external-dns/";
+            version = "1.21.1";
+          };
+          values = {
+            domainFilters = [ "example.org" ];
+            env = [
+              {
+                name = "CF_API_TOKEN";
+                valueFrom.secretKeyRef = {
+                  key = "api-token";
+                  name = "cloudflare-api-token";
                 };
-                registry = "txt";
-                sources = [
-                  "crd"
-                  "service"
-                ];
-                txtOwnerId = "ha";
-              };
-            };
+              }
+            ];
+            policy = "sync";
+            provider.name = "cloudflare";
+            registry = "txt";
+            sources = [
+              "crd"
+              "service"
+            ];
+            txtOwnerId = "ha";
           };
         };
         namespace = "external-dns";
-        syncPolicy = {
-          retry = lib.mkDefault {
-            backoff = {
-              duration = "10s";
-              factor = 2;
-              maxDuration = "3m";
-            };
-            limit = 5;
+        syncPolicy.retry = lib.mkDefault {
+          backoff = {
+            duration = "10s";
+            factor = 2;
+            maxDuration = "3m";
           };
+          limit = 5;
         };
       };
     };

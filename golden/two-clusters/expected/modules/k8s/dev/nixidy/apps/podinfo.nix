@@ -9,38 +9,28 @@
       # Override any value from your own module (wave, sync policy: lib.mkDefault);
       # patch untyped `objects` with nixidy.objectTransforms.
       applications.podinfo = {
-        annotations = {
-          "argocd.argoproj.io/sync-wave" = lib.mkDefault "0";
-        };
+        annotations."argocd.argoproj.io/sync-wave" = lib.mkDefault "0";
         createNamespace = true;
-        helm = {
-          releases = {
-            podinfo = {
-              chart = lib.helm.downloadHelmChart {
-                chart = "podinfo";
-                chartHash = "sha256-Nngdy0FugSZ+NfO0SLC1GVBGQvRBJiOG6ExNXyynElw=";
-                repo = "https://stefanprodan.github.io/podinfo";
-                version = "6.9.2";
-              };
-              values = {
-                ingress = {
-                  enabled = false;
-                };
-                replicaCount = 2;
-              };
-            };
+        helm.releases.podinfo = {
+          chart = lib.helm.downloadHelmChart {
+            chart = "podinfo";
+            chartHash = "sha256-Nngdy0FugSZ+NfO0SLC1GVBGQvRBJiOG6ExNXyynElw=";
+            repo = "https://stefanprodan.github.io/podinfo";
+            version = "6.9.2";
+          };
+          values = {
+            ingress.enabled = false;
+            replicaCount = 2;
           };
         };
         namespace = "podinfo";
-        syncPolicy = {
-          retry = lib.mkDefault {
-            backoff = {
-              duration = "10s";
-              factor = 2;
-              maxDuration = "3m";
-            };
-            limit = 5;
+        syncPolicy.retry = lib.mkDefault {
+          backoff = {
+            duration = "10s";
+            factor = 2;
+            maxDuration = "3m";
           };
+          limit = 5;
         };
       };
     };

@@ -9,48 +9,36 @@
       # Override any value from your own module (wave, sync policy: lib.mkDefault);
       # patch untyped `objects` with nixidy.objectTransforms.
       applications.hcloud-csi = {
-        annotations = {
-          "argocd.argoproj.io/sync-wave" = lib.mkDefault "-20";
-        };
-        helm = {
-          releases = {
-            hcloud-csi = {
-              chart = lib.helm.downloadHelmChart {
-                chart = "hcloud-csi";
-                chartHash = "sha256-eMriIt3vjT2WqfJYdtG4afkC4s4uRhczor/lWAh0V0E=";
-                repo = "https://charts.hetzner.cloud";
-                version = "2.22.1";
-              };
-              values = {
-                controller = {
-                  hcloudToken = {
-                    existingSecret = {
-                      key = "token";
-                      name = "hcloud";
-                    };
-                  };
-                };
-                storageClasses = [
-                  {
-                    defaultStorageClass = true;
-                    name = "hcloud-volumes";
-                    reclaimPolicy = "Delete";
-                  }
-                ];
-              };
+        annotations."argocd.argoproj.io/sync-wave" = lib.mkDefault "-20";
+        helm.releases.hcloud-csi = {
+          chart = lib.helm.downloadHelmChart {
+            chart = "hcloud-csi";
+            chartHash = "sha256-eMriIt3vjT2WqfJYdtG4afkC4s4uRhczor/lWAh0V0E=";
+            repo = "https://charts.hetzner.cloud";
+            version = "2.22.1";
+          };
+          values = {
+            controller.hcloudToken.existingSecret = {
+              key = "token";
+              name = "hcloud";
             };
+            storageClasses = [
+              {
+                defaultStorageClass = true;
+                name = "hcloud-volumes";
+                reclaimPolicy = "Delete";
+              }
+            ];
           };
         };
         namespace = "kube-system";
-        syncPolicy = {
-          retry = lib.mkDefault {
-            backoff = {
-              duration = "10s";
-              factor = 2;
-              maxDuration = "3m";
-            };
-            limit = 5;
+        syncPolicy.retry = lib.mkDefault {
+          backoff = {
+            duration = "10s";
+            factor = 2;
+            maxDuration = "3m";
           };
+          limit = 5;
         };
       };
     };

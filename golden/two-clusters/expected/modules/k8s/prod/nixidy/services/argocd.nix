@@ -9,50 +9,38 @@
       # Override any value from your own module (wave, sync policy: lib.mkDefault);
       # patch untyped `objects` with nixidy.objectTransforms.
       applications.argocd = {
-        annotations = {
-          "argocd.argoproj.io/sync-wave" = lib.mkDefault "-20";
-        };
+        annotations."argocd.argoproj.io/sync-wave" = lib.mkDefault "-20";
         createNamespace = true;
-        helm = {
-          releases = {
-            argocd = {
-              chart = lib.helm.downloadHelmChart {
-                chart = "argo-cd";
-                chartHash = "sha256-PwmHJDf7yc+U3wUUDOX1Tm+VA0oSo7LlmLXVaDKV9kM=";
-                repo = "https://argoproj.github.io/argo-helm/";
-                version = "10.4.0";
-              };
-              values = {
-                configs = {
-                  cm = {
-                    "resource.customizations.health.argoproj.io_Application" = ''
-                      hs = {}
+        helm.releases.argocd = {
+          chart = lib.helm.downloadHelmChart {
+            chart = "argo-cd";
+            chartHash = "sha256-PwmHJDf7yc+U3wUUDOX1Tm+VA0oSo7LlmLXVaDKV9kM=";
+            repo = "https://argoproj.github.io/argo-helm/";
+            version = "10.4.0";
+          };
+          values = {
+            configs.cm."resource.customizations.health.argoproj.io_Application" = ''
+              hs = {}
+              hs.status = "Progressing"
+              hs.message = ""
+              if obj.status ~= nil and obj.status.health ~= nil then
+                hs.status = obj.status.health.status
+                if obj.status.health.message ~= nil then
+                  hs.message = obj.status.health.message
+                end
+                if hs.status == "Healthy" and obj.status.resources ~= nil then
+                  for _, r in ipairs(obj.status.resources) do
+                    if r.health ~= nil and r.health.status == "Missing" then
                       hs.status = "Progressing"
-                      hs.message = ""
-                      if obj.status ~= nil and obj.status.health ~= nil then
-                        hs.status = obj.status.health.status
-                        if obj.status.health.message ~= nil then
-                          hs.message = obj.status.health.message
-                        end
-                        if hs.status == "Healthy" and obj.status.resources ~= nil then
-                          for _, r in ipairs(obj.status.resources) do
-                            if r.health ~= nil and r.health.status == "Missing" then
-                              hs.status = "Progressing"
-                              hs.message = "waiting for " .. r.kind .. " " .. r.name
-                              break
-                            end
-                          end
-                        end
-                      end
-                      return hs
-                    '';
-                  };
-                };
-                crds = {
-                  keep = true;
-                };
-              };
-            };
+                      hs.message = "waiting for " .. r.kind .. " " .. r.name
+                      break
+                    end
+                  end
+                end
+              end
+              return hs
+            '';
+            crds.keep = true;
           };
         };
         namespace = "argocd";
@@ -65,9 +53,7 @@
             };
             limit = 5;
           };
-          syncOptions = {
-            serverSideApply = lib.mkDefault true;
-          };
+          syncOptions.serverSideApply = lib.mkDefault true;
         };
       };
     };

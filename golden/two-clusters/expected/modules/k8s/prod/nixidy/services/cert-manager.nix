@@ -9,26 +9,18 @@
       # Override any value from your own module (wave, sync policy: lib.mkDefault);
       # patch untyped `objects` with nixidy.objectTransforms.
       applications.cert-manager = {
-        annotations = {
-          "argocd.argoproj.io/sync-wave" = lib.mkDefault "-20";
-        };
+        annotations."argocd.argoproj.io/sync-wave" = lib.mkDefault "-20";
         createNamespace = true;
-        helm = {
-          releases = {
-            cert-manager = {
-              chart = lib.helm.downloadHelmChart {
-                chart = "cert-manager";
-                chartHash = "sha256-7OgOm+kDjwAow9EoWM+5XPNmrNte+zxhZq3ZHSf2aqc=";
-                repo = "https://charts.jetstack.io/";
-                version = "v1.21.1";
-              };
-              values = {
-                crds = {
-                  enabled = true;
-                  keep = true;
-                };
-              };
-            };
+        helm.releases.cert-manager = {
+          chart = lib.helm.downloadHelmChart {
+            chart = "cert-manager";
+            chartHash = "sha256-7OgOm+kDjwAow9EoWM+5XPNmrNte+zxhZq3ZHSf2aqc=";
+            repo = "https://charts.jetstack.io/";
+            version = "v1.21.1";
+          };
+          values.crds = {
+            enabled = true;
+            keep = true;
           };
         };
         namespace = "cert-manager";
@@ -43,29 +35,19 @@
               };
               name = "letsencrypt-staging";
             };
-            spec = {
-              acme = {
-                email = "ops@example.com";
-                privateKeySecretRef = {
-                  name = "letsencrypt-staging-account";
-                };
-                server = "https://acme-staging-v02.api.letsencrypt.org/directory";
-                solvers = [
-                  {
-                    dns01 = {
-                      cloudflare = {
-                        apiTokenSecretRef = {
-                          key = "api-token";
-                          name = "cloudflare-api-token";
-                        };
-                      };
-                    };
-                    selector = {
-                      dnsZones = [ "example.com" ];
-                    };
-                  }
-                ];
-              };
+            spec.acme = {
+              email = "ops@example.com";
+              privateKeySecretRef.name = "letsencrypt-staging-account";
+              server = "https://acme-staging-v02.api.letsencrypt.org/directory";
+              solvers = [
+                {
+                  dns01.cloudflare.apiTokenSecretRef = {
+                    key = "api-token";
+                    name = "cloudflare-api-token";
+                  };
+                  selector.dnsZones = [ "example.com" ];
+                }
+              ];
             };
           }
           {
@@ -78,41 +60,29 @@
               };
               name = "letsencrypt-production";
             };
-            spec = {
-              acme = {
-                email = "ops@example.com";
-                privateKeySecretRef = {
-                  name = "letsencrypt-production-account";
-                };
-                server = "https://acme-v02.api.letsencrypt.org/directory";
-                solvers = [
-                  {
-                    dns01 = {
-                      cloudflare = {
-                        apiTokenSecretRef = {
-                          key = "api-token";
-                          name = "cloudflare-api-token";
-                        };
-                      };
-                    };
-                    selector = {
-                      dnsZones = [ "example.com" ];
-                    };
-                  }
-                ];
-              };
+            spec.acme = {
+              email = "ops@example.com";
+              privateKeySecretRef.name = "letsencrypt-production-account";
+              server = "https://acme-v02.api.letsencrypt.org/directory";
+              solvers = [
+                {
+                  dns01.cloudflare.apiTokenSecretRef = {
+                    key = "api-token";
+                    name = "cloudflare-api-token";
+                  };
+                  selector.dnsZones = [ "example.com" ];
+                }
+              ];
             };
           }
         ];
-        syncPolicy = {
-          retry = lib.mkDefault {
-            backoff = {
-              duration = "10s";
-              factor = 2;
-              maxDuration = "3m";
-            };
-            limit = 5;
+        syncPolicy.retry = lib.mkDefault {
+          backoff = {
+            duration = "10s";
+            factor = 2;
+            maxDuration = "3m";
           };
+          limit = 5;
         };
       };
     };

@@ -9,319 +9,241 @@
       # Override any value from your own module (wave, sync policy: lib.mkDefault);
       # patch untyped `objects` with nixidy.objectTransforms.
       applications.cheapam = {
-        annotations = {
-          "argocd.argoproj.io/sync-wave" = lib.mkDefault "-30";
-        };
+        annotations."argocd.argoproj.io/sync-wave" = lib.mkDefault "-30";
         namespace = "kube-system";
         resources = {
-          apps = {
-            v1 = {
-              Deployment = {
-                cheapam = {
-                  metadata = {
-                    labels = {
-                      "app.kubernetes.io/name" = "cheapam";
-                    };
-                    namespace = "kube-system";
-                  };
-                  spec = {
-                    replicas = 2;
-                    revisionHistoryLimit = 3;
-                    selector = {
-                      matchLabels = {
-                        "app.kubernetes.io/name" = "cheapam";
-                      };
-                    };
-                    strategy = {
-                      rollingUpdate = {
-                        maxSurge = 0;
-                        maxUnavailable = 1;
-                      };
-                      type = "RollingUpdate";
-                    };
-                    template = {
-                      metadata = {
-                        labels = {
-                          "app.kubernetes.io/name" = "cheapam";
-                        };
-                      };
-                      spec = {
-                        affinity = {
-                          podAntiAffinity = {
-                            requiredDuringSchedulingIgnoredDuringExecution = [
-                              {
-                                labelSelector = {
-                                  matchLabels = {
-                                    "app.kubernetes.io/name" = "cheapam";
-                                  };
-                                };
-                                topologyKey = "kubernetes.io/hostname";
-                              }
-                            ];
+          apps.v1.Deployment.cheapam = {
+            metadata = {
+              labels."app.kubernetes.io/name" = "cheapam";
+              namespace = "kube-system";
+            };
+            spec = {
+              replicas = 2;
+              revisionHistoryLimit = 3;
+              selector.matchLabels."app.kubernetes.io/name" = "cheapam";
+              strategy = {
+                rollingUpdate = {
+                  maxSurge = 0;
+                  maxUnavailable = 1;
+                };
+                type = "RollingUpdate";
+              };
+              template = {
+                metadata.labels."app.kubernetes.io/name" = "cheapam";
+                spec = {
+                  affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution = [
+                    {
+                      labelSelector.matchLabels."app.kubernetes.io/name" = "cheapam";
+                      topologyKey = "kubernetes.io/hostname";
+                    }
+                  ];
+                  containers = [
+                    {
+                      args = [
+                        "--cluster-name=prod"
+                        "--pod-cidr=10.133.0.0/16"
+                        "--node-prefix=24"
+                        "--ipv6-pod-cidr=false"
+                        "--pool-name=external-ips"
+                        "--api-host=api.prod.example.com"
+                        "--api-port=6443"
+                        "--namespace=kube-system"
+                        "--dns-endpoint=true"
+                        "--dns-endpoint-name=apiservers"
+                        "--metrics-addr=0.0.0.0:9090"
+                        "--server-label-selector=caph-cluster-prod=owned"
+                      ];
+                      env = [
+                        {
+                          name = "HCLOUD_TOKEN";
+                          valueFrom.secretKeyRef = {
+                            key = "token";
+                            name = "hcloud";
                           };
+                        }
+                        {
+                          name = "POD_NAME";
+                          valueFrom.fieldRef.fieldPath = "metadata.name";
+                        }
+                      ];
+                      image = "cheapam:0.1.0";
+                      imagePullPolicy = "Never";
+                      livenessProbe = {
+                        failureThreshold = 3;
+                        httpGet = {
+                          path = "/healthz";
+                          port = "metrics";
                         };
-                        containers = [
-                          {
-                            args = [
-                              "--cluster-name=prod"
-                              "--pod-cidr=10.133.0.0/16"
-                              "--node-prefix=24"
-                              "--ipv6-pod-cidr=false"
-                              "--pool-name=external-ips"
-                              "--api-host=api.prod.example.com"
-                              "--api-port=6443"
-                              "--namespace=kube-system"
-                              "--dns-endpoint=true"
-                              "--dns-endpoint-name=apiservers"
-                              "--metrics-addr=0.0.0.0:9090"
-                              "--server-label-selector=caph-cluster-prod=owned"
-                            ];
-                            env = [
-                              {
-                                name = "HCLOUD_TOKEN";
-                                valueFrom = {
-                                  secretKeyRef = {
-                                    key = "token";
-                                    name = "hcloud";
-                                  };
-                                };
-                              }
-                              {
-                                name = "POD_NAME";
-                                valueFrom = {
-                                  fieldRef = {
-                                    fieldPath = "metadata.name";
-                                  };
-                                };
-                              }
-                            ];
-                            image = "cheapam:0.1.0";
-                            imagePullPolicy = "Never";
-                            livenessProbe = {
-                              failureThreshold = 3;
-                              httpGet = {
-                                path = "/healthz";
-                                port = "metrics";
-                              };
-                              periodSeconds = 10;
-                              timeoutSeconds = 2;
-                            };
-                            name = "cheapam";
-                            ports = [
-                              {
-                                containerPort = 9090;
-                                name = "metrics";
-                                protocol = "TCP";
-                              }
-                            ];
-                            readinessProbe = {
-                              failureThreshold = 3;
-                              httpGet = {
-                                path = "/readyz";
-                                port = "metrics";
-                              };
-                              periodSeconds = 5;
-                              timeoutSeconds = 2;
-                            };
-                            resources = {
-                              limits = {
-                                memory = "128Mi";
-                              };
-                              requests = {
-                                cpu = "10m";
-                                memory = "32Mi";
-                              };
-                            };
-                            securityContext = {
-                              allowPrivilegeEscalation = false;
-                              capabilities = {
-                                drop = [ "ALL" ];
-                              };
-                              readOnlyRootFilesystem = true;
-                              runAsGroup = 65534;
-                              runAsNonRoot = true;
-                              runAsUser = 65534;
-                            };
-                          }
-                        ];
-                        dnsPolicy = "Default";
-                        hostNetwork = true;
-                        nodeSelector = {
-                          "node-role.kubernetes.io/control-plane" = "";
+                        periodSeconds = 10;
+                        timeoutSeconds = 2;
+                      };
+                      name = "cheapam";
+                      ports = [
+                        {
+                          containerPort = 9090;
+                          name = "metrics";
+                          protocol = "TCP";
+                        }
+                      ];
+                      readinessProbe = {
+                        failureThreshold = 3;
+                        httpGet = {
+                          path = "/readyz";
+                          port = "metrics";
                         };
-                        priorityClassName = "system-cluster-critical";
-                        serviceAccountName = "cheapam";
-                        tolerations = [
-                          {
-                            key = "node.cloudprovider.kubernetes.io/uninitialized";
-                            operator = "Exists";
-                          }
-                          {
-                            key = "node.kubernetes.io/not-ready";
-                            operator = "Exists";
-                          }
-                          {
-                            key = "node-role.kubernetes.io/control-plane";
-                            operator = "Exists";
-                          }
-                          {
-                            key = "node.cilium.io/agent-not-ready";
-                            operator = "Exists";
-                          }
-                        ];
+                        periodSeconds = 5;
+                        timeoutSeconds = 2;
                       };
-                    };
-                  };
-                };
-              };
-            };
-          };
-          core = {
-            v1 = {
-              ServiceAccount = {
-                cheapam = {
-                  metadata = {
-                    namespace = "kube-system";
-                  };
-                };
-              };
-            };
-          };
-          policy = {
-            v1 = {
-              PodDisruptionBudget = {
-                cheapam = {
-                  metadata = {
-                    namespace = "kube-system";
-                  };
-                  spec = {
-                    maxUnavailable = 1;
-                    selector = {
-                      matchLabels = {
-                        "app.kubernetes.io/name" = "cheapam";
+                      resources = {
+                        limits.memory = "128Mi";
+                        requests = {
+                          cpu = "10m";
+                          memory = "32Mi";
+                        };
                       };
-                    };
-                  };
+                      securityContext = {
+                        allowPrivilegeEscalation = false;
+                        capabilities.drop = [ "ALL" ];
+                        readOnlyRootFilesystem = true;
+                        runAsGroup = 65534;
+                        runAsNonRoot = true;
+                        runAsUser = 65534;
+                      };
+                    }
+                  ];
+                  dnsPolicy = "Default";
+                  hostNetwork = true;
+                  nodeSelector."node-role.kubernetes.io/control-plane" = "";
+                  priorityClassName = "system-cluster-critical";
+                  serviceAccountName = "cheapam";
+                  tolerations = [
+                    {
+                      key = "node.cloudprovider.kubernetes.io/uninitialized";
+                      operator = "Exists";
+                    }
+                    {
+                      key = "node.kubernetes.io/not-ready";
+                      operator = "Exists";
+                    }
+                    {
+                      key = "node-role.kubernetes.io/control-plane";
+                      operator = "Exists";
+                    }
+                    {
+                      key = "node.cilium.io/agent-not-ready";
+                      operator = "Exists";
+                    }
+                  ];
                 };
               };
             };
           };
-          "rbac.authorization.k8s.io" = {
-            v1 = {
-              ClusterRole = {
-                cheapam = {
-                  rules = [
-                    {
-                      apiGroups = [ "" ];
-                      resources = [ "nodes" ];
-                      verbs = [
-                        "list"
-                        "watch"
-                        "patch"
-                        "delete"
-                      ];
-                    }
-                    {
-                      apiGroups = [ "" ];
-                      resources = [ "nodes/status" ];
-                      verbs = [ "patch" ];
-                    }
-                    {
-                      apiGroups = [ "events.k8s.io" ];
-                      resources = [ "events" ];
-                      verbs = [
-                        "create"
-                        "patch"
-                      ];
-                    }
-                    {
-                      apiGroups = [ "cilium.io" ];
-                      resources = [ "ciliumloadbalancerippools" ];
-                      verbs = [
-                        "create"
-                        "patch"
-                        "list"
-                        "watch"
-                      ];
-                    }
-                  ];
-                };
+          core.v1.ServiceAccount.cheapam.metadata.namespace = "kube-system";
+          policy.v1.PodDisruptionBudget.cheapam = {
+            metadata.namespace = "kube-system";
+            spec = {
+              maxUnavailable = 1;
+              selector.matchLabels."app.kubernetes.io/name" = "cheapam";
+            };
+          };
+          "rbac.authorization.k8s.io".v1 = {
+            ClusterRole.cheapam.rules = [
+              {
+                apiGroups = [ "" ];
+                resources = [ "nodes" ];
+                verbs = [
+                  "list"
+                  "watch"
+                  "patch"
+                  "delete"
+                ];
+              }
+              {
+                apiGroups = [ "" ];
+                resources = [ "nodes/status" ];
+                verbs = [ "patch" ];
+              }
+              {
+                apiGroups = [ "events.k8s.io" ];
+                resources = [ "events" ];
+                verbs = [
+                  "create"
+                  "patch"
+                ];
+              }
+              {
+                apiGroups = [ "cilium.io" ];
+                resources = [ "ciliumloadbalancerippools" ];
+                verbs = [
+                  "create"
+                  "patch"
+                  "list"
+                  "watch"
+                ];
+              }
+            ];
+            ClusterRoleBinding.cheapam = {
+              roleRef = {
+                apiGroup = "rbac.authorization.k8s.io";
+                kind = "ClusterRole";
+                name = "cheapam";
               };
-              ClusterRoleBinding = {
-                cheapam = {
-                  roleRef = {
-                    apiGroup = "rbac.authorization.k8s.io";
-                    kind = "ClusterRole";
-                    name = "cheapam";
-                  };
-                  subjects = [
-                    {
-                      kind = "ServiceAccount";
-                      name = "cheapam";
-                      namespace = "kube-system";
-                    }
+              subjects = [
+                {
+                  kind = "ServiceAccount";
+                  name = "cheapam";
+                  namespace = "kube-system";
+                }
+              ];
+            };
+            Role.cheapam = {
+              metadata.namespace = "kube-system";
+              rules = [
+                {
+                  apiGroups = [ "coordination.k8s.io" ];
+                  resources = [ "leases" ];
+                  verbs = [
+                    "get"
+                    "create"
+                    "update"
                   ];
-                };
-              };
-              Role = {
-                cheapam = {
-                  metadata = {
-                    namespace = "kube-system";
-                  };
-                  rules = [
-                    {
-                      apiGroups = [ "coordination.k8s.io" ];
-                      resources = [ "leases" ];
-                      verbs = [
-                        "get"
-                        "create"
-                        "update"
-                      ];
-                    }
-                    {
-                      apiGroups = [ "externaldns.k8s.io" ];
-                      resources = [ "dnsendpoints" ];
-                      verbs = [
-                        "create"
-                        "patch"
-                        "list"
-                        "watch"
-                      ];
-                    }
+                }
+                {
+                  apiGroups = [ "externaldns.k8s.io" ];
+                  resources = [ "dnsendpoints" ];
+                  verbs = [
+                    "create"
+                    "patch"
+                    "list"
+                    "watch"
                   ];
-                };
+                }
+              ];
+            };
+            RoleBinding.cheapam = {
+              metadata.namespace = "kube-system";
+              roleRef = {
+                apiGroup = "rbac.authorization.k8s.io";
+                kind = "Role";
+                name = "cheapam";
               };
-              RoleBinding = {
-                cheapam = {
-                  metadata = {
-                    namespace = "kube-system";
-                  };
-                  roleRef = {
-                    apiGroup = "rbac.authorization.k8s.io";
-                    kind = "Role";
-                    name = "cheapam";
-                  };
-                  subjects = [
-                    {
-                      kind = "ServiceAccount";
-                      name = "cheapam";
-                      namespace = "kube-system";
-                    }
-                  ];
-                };
-              };
+              subjects = [
+                {
+                  kind = "ServiceAccount";
+                  name = "cheapam";
+                  namespace = "kube-system";
+                }
+              ];
             };
           };
         };
-        syncPolicy = {
-          retry = lib.mkDefault {
-            backoff = {
-              duration = "10s";
-              factor = 2;
-              maxDuration = "3m";
-            };
-            limit = 5;
+        syncPolicy.retry = lib.mkDefault {
+          backoff = {
+            duration = "10s";
+            factor = 2;
+            maxDuration = "3m";
           };
+          limit = 5;
         };
       };
     };

@@ -9,89 +9,59 @@
       # Override any value from your own module (wave, sync policy: lib.mkDefault);
       # patch untyped `objects` with nixidy.objectTransforms.
       applications.cilium = {
-        annotations = {
-          "argocd.argoproj.io/sync-wave" = lib.mkDefault "-30";
-        };
-        helm = {
-          releases = {
-            cilium = {
-              chart = lib.helm.downloadHelmChart {
-                chart = "cilium";
-                chartHash = "sha256-SJXAwedwFluZGlPda7Xw19Avq2Nm9VFCsBjqVGR/em8=";
-                repo = "https://helm.cilium.io/";
-                version = "1.20.1";
-              };
-              values = {
-                MTU = 1450;
-                bpf = {
-                  masquerade = true;
-                };
-                cluster = {
-                  name = "prod";
-                };
-                defaultLBServiceIPAM = "lbipam";
-                enableLBIPAM = true;
-                gatewayAPI = {
-                  enabled = true;
-                  gatewayClass = {
-                    create = "false";
-                  };
-                };
-                hubble = {
-                  enabled = false;
-                  relay = {
-                    enabled = false;
-                  };
-                  tls = {
-                    auto = {
-                      method = "cronJob";
-                    };
-                  };
-                  ui = {
-                    enabled = false;
-                  };
-                };
-                ipam = {
-                  mode = "kubernetes";
-                };
-                ipv4 = {
-                  enabled = true;
-                };
-                ipv6 = {
-                  enabled = false;
-                };
-                k8s = {
-                  requireIPv4PodCIDR = true;
-                };
-                k8sServiceHost = "api.prod.example.com";
-                k8sServicePort = 6443;
-                kubeProxyReplacement = true;
-                operator = {
-                  replicas = 2;
-                  rollOutPods = true;
-                };
-                rollOutCiliumPods = true;
-                routingMode = "tunnel";
-                tunnelProtocol = "vxlan";
-              };
+        annotations."argocd.argoproj.io/sync-wave" = lib.mkDefault "-30";
+        helm.releases = {
+          cilium = {
+            chart = lib.helm.downloadHelmChart {
+              chart = "cilium";
+              chartHash = "sha256-SJXAwedwFluZGlPda7Xw19Avq2Nm9VFCsBjqVGR/em8=";
+              repo = "https://helm.cilium.io/";
+              version = "1.20.1";
             };
-            gateway-api-crds = {
-              chart = lib.helm.downloadHelmChart {
-                chart = "gateway-crds-helm";
-                chartHash = "sha256-X022SAd6Xa59POBI+nSZi9JzgODr+uu83+MG0OZSJ5E=";
-                repo = "oci://registry-1.docker.io/envoyproxy";
-                version = "1.9.0";
+            values = {
+              MTU = 1450;
+              bpf.masquerade = true;
+              cluster.name = "prod";
+              defaultLBServiceIPAM = "lbipam";
+              enableLBIPAM = true;
+              gatewayAPI = {
+                enabled = true;
+                gatewayClass.create = "false";
               };
-              values = {
-                crds = {
-                  envoyGateway = {
-                    enabled = false;
-                  };
-                  gatewayAPI = {
-                    channel = "standard";
-                    enabled = true;
-                  };
-                };
+              hubble = {
+                enabled = false;
+                relay.enabled = false;
+                tls.auto.method = "cronJob";
+                ui.enabled = false;
+              };
+              ipam.mode = "kubernetes";
+              ipv4.enabled = true;
+              ipv6.enabled = false;
+              k8s.requireIPv4PodCIDR = true;
+              k8sServiceHost = "api.prod.example.com";
+              k8sServicePort = 6443;
+              kubeProxyReplacement = true;
+              operator = {
+                replicas = 2;
+                rollOutPods = true;
+              };
+              rollOutCiliumPods = true;
+              routingMode = "tunnel";
+              tunnelProtocol = "vxlan";
+            };
+          };
+          gateway-api-crds = {
+            chart = lib.helm.downloadHelmChart {
+              chart = "gateway-crds-helm";
+              chartHash = "sha256-X022SAd6Xa59POBI+nSZi9JzgODr+uu83+MG0OZSJ5E=";
+              repo = "oci://registry-1.docker.io/envoyproxy";
+              version = "1.9.0";
+            };
+            values.crds = {
+              envoyGateway.enabled = false;
+              gatewayAPI = {
+                channel = "standard";
+                enabled = true;
               };
             };
           };
@@ -106,9 +76,7 @@
             };
             limit = 5;
           };
-          syncOptions = {
-            serverSideApply = lib.mkDefault true;
-          };
+          syncOptions.serverSideApply = lib.mkDefault true;
         };
       };
     };

@@ -9,9 +9,7 @@
       # Override any value from your own module (wave, sync policy: lib.mkDefault);
       # patch untyped `objects` with nixidy.objectTransforms.
       applications.gateway = {
-        annotations = {
-          "argocd.argoproj.io/sync-wave" = lib.mkDefault "-10";
-        };
+        annotations."argocd.argoproj.io/sync-wave" = lib.mkDefault "-10";
         createNamespace = true;
         namespace = "gateway";
         objects = [
@@ -25,9 +23,7 @@
               };
               name = "cilium";
             };
-            spec = {
-              controllerName = "io.cilium/gateway-controller";
-            };
+            spec.controllerName = "io.cilium/gateway-controller";
           }
           {
             apiVersion = "cert-manager.io/v1";
@@ -65,22 +61,14 @@
               gatewayClassName = "cilium";
               listeners = [
                 {
-                  allowedRoutes = {
-                    namespaces = {
-                      from = "All";
-                    };
-                  };
+                  allowedRoutes.namespaces.from = "All";
                   hostname = "*.prod.example.com";
                   name = "http";
                   port = 80;
                   protocol = "HTTP";
                 }
                 {
-                  allowedRoutes = {
-                    namespaces = {
-                      from = "All";
-                    };
-                  };
+                  allowedRoutes.namespaces.from = "All";
                   hostname = "*.prod.example.com";
                   name = "https";
                   port = 443;
@@ -109,9 +97,7 @@
             };
             limit = 5;
           };
-          syncOptions = {
-            serverSideApply = lib.mkDefault true;
-          };
+          syncOptions.serverSideApply = lib.mkDefault true;
         };
       };
     };

@@ -139,38 +139,9 @@ fn plural(n: u32, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// The services the Plan deploys: the core ones always, the optional ones when
-/// their section exists.
+/// The services the Plan deploys, with their roles (the service catalogue).
 fn services(plan: &Plan) -> Vec<(&'static str, String)> {
-    let s = &plan.services;
-    let mut out = vec![
-        (
-            "cilium",
-            if s.cilium.kube_proxy_replacement {
-                "CNI, kube-proxy replacement".to_string()
-            } else {
-                "CNI".to_string()
-            },
-        ),
-        ("cheapam", "IPAM, cloud controller".to_string()),
-        ("coredns", format!("DNS at {}", plan.cluster.dns_ip)),
-    ];
-    if s.cert_manager.is_some() {
-        out.push(("cert-manager", "Let's Encrypt, DNS-01".into()));
-    }
-    if s.external_dns.is_some() {
-        out.push(("external-dns", "publishes DNS records".into()));
-    }
-    if s.hcloud_csi.is_some() {
-        out.push(("hcloud-csi", "Hetzner volumes".into()));
-    }
-    if let Some(g) = &s.gateway {
-        out.push(("gateway", format!("Gateway API for {}", g.hostname)));
-    }
-    if s.metrics_server.is_some() {
-        out.push(("metrics-server", "resource metrics".into()));
-    }
-    out
+    crate::plan::services::catalogue::roles(plan)
 }
 
 fn group_node(g: &NodeGroup, control_plane: bool) -> Node {

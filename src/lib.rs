@@ -81,7 +81,7 @@ pub fn load_and_validate_text(
 fn finish(loaded: Result<spec::Loaded, Vec<Diagnostic>>) -> Validation {
     match loaded {
         Ok(loaded) => {
-            let mut diagnostics = validate::validate(&loaded);
+            let mut diagnostics = validate::validate(&loaded, &plan::services::reserved_names());
             let mut values = None;
             if !diag::has_errors(&diagnostics) {
                 match validate::values(&loaded) {

@@ -168,10 +168,10 @@ fn no_generated_file_names_a_path_of_the_build_machine() {
             "/Users/".to_string(),
             "/root/".to_string(),
         ];
-        if let Ok(home) = std::env::var("HOME") {
-            if home.len() > 1 {
-                forbidden.push(format!("{}/", home.trim_end_matches('/')));
-            }
+        if let Ok(home) = std::env::var("HOME")
+            && home.len() > 1
+        {
+            forbidden.push(format!("{}/", home.trim_end_matches('/')));
         }
         let inputs = read_tree(&case.join("input"));
         for (path, text) in read_tree(dir.path()) {

@@ -22,7 +22,10 @@ const UNLABELLED: [&str; 2] = [codes::IO_READ.id, codes::SSH_PRIVATE_KEY.id];
 fn diagnose(path: &Path) -> Diagnosed {
     let mut sources = Sources::new();
     let (diags, validated) = match k8sgen::spec::load_file(path, &mut sources) {
-        Ok(loaded) => (k8sgen::validate::validate(&loaded), true),
+        Ok(loaded) => (
+            k8sgen::validate::validate(&loaded, &k8sgen::plan::services::reserved_names()),
+            true,
+        ),
         Err(diags) => (diags, false),
     };
     let rendered = human(&diags, &sources, Style::Plain);

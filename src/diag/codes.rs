@@ -154,7 +154,7 @@ codes! {
         "k8sgen uses some names itself: `apps` (the attribute holding the applications in the generated Nix), any name starting with `__` (internal attributes), and, for pools, `control-plane` (the control plane's objects and servers are named `<cluster>-control-plane-...`).\n\nFix: rename the pool or app.";
     NAMES_DUPLICATE = "k8sgen::names::duplicate", Error,
         "two things share a name",
-        "Pools, apps and the built-in services share one namespace of names: each becomes ArgoCD Applications, Nix attributes and object names that must not collide. The built-in service names are: argocd, capi, caph, cert-manager, cheapam, cilium, coredns, external-dns, gateway, hcloud-csi, metrics-server.\n\nFix: rename the pool or app, e.g. `apps.cilium` -> `apps.cilium-policies`.";
+        "Pools, apps and the built-in services share one namespace of names: each becomes ArgoCD Applications, Nix attributes and object names that must not collide. The built-in service names are: argocd, caph, capi, cert-manager, cheapam, cilium, coredns, external-dns, gateway, hcloud-csi, metrics-server.\n\nFix: rename the pool or app, e.g. `apps.cilium` -> `apps.cilium-policies`.";
     NAMES_TOO_LONG = "k8sgen::names::too_long", Error,
         "a name makes a derived name longer than 63 characters",
         "Server and node names are derived from the cluster and pool names: `<cluster>-control-plane-<hash8>` and `<cluster>-<pool>-<hash8>`, and a host name has at most 63 characters. So the cluster name may have at most 40 characters and `<cluster>-<pool>` at most 54.\n\nFix: shorten the cluster or pool name.";

@@ -41,6 +41,10 @@ use crate::values::{Arch, GoDuration, Ipv4Net, SpecValues};
 pub struct Ctx<'a> {
     pub spec: &'a Spec,
     pub tree: &'a Node,
+    /// The built-in services' names, which no pool or app may take (the
+    /// service catalogue, `plan::services::reserved_names`, wired in by
+    /// `lib.rs`: validation comes before lowering and does not name it).
+    pub reserved: &'a [&'a str],
 }
 
 impl<'a> Ctx<'a> {
@@ -48,6 +52,7 @@ impl<'a> Ctx<'a> {
         Ctx {
             spec: &loaded.spec,
             tree: &loaded.tree,
+            reserved: &[],
         }
     }
 
@@ -218,8 +223,11 @@ pub static RULES: &[(&str, Rule)] = &[
 ];
 
 /// Runs every rule; returns the findings sorted by position.
-pub fn validate(loaded: &Loaded) -> Vec<Diagnostic> {
-    let cx = Ctx::new(loaded);
+pub fn validate(loaded: &Loaded, reserved: &[&str]) -> Vec<Diagnostic> {
+    let cx = Ctx {
+        reserved,
+        ..Ctx::new(loaded)
+    };
     let mut out = Vec::new();
     for (_, rule) in RULES {
         rule(&cx, &mut out);
@@ -338,10 +346,16 @@ pub(crate) mod testing {
 
     pub fn run_text(text: &str, format: Format) -> Run {
         let mut sources = Sources::new();
-        let loaded = crate::spec::load_str("t", text.into(), format, &mut sources)
-            .unwrap_or_else(|d| panic!("the edited example does not load: {d:#?}"));
-        let diags = super::validate(&loaded);
-        Run { diags, sources }
+        let checked = crate::load_and_validate_text("t", text.into(), format, &mut sources);
+        assert!(
+            checked.loaded.is_some(),
+            "the edited example does not load: {:#?}",
+            checked.diagnostics
+        );
+        Run {
+            diags: checked.diagnostics,
+            sources,
+        }
     }
 
     /// Extreme values are findings, never panics (overflow in debug builds).

@@ -3,22 +3,6 @@
 use super::{Ctx, syntax};
 use crate::diag::{Diagnostic, Span, codes};
 
-/// The names of k8sgen's built-in services as they appear in the cluster (ArgoCD
-/// Applications, namespaces, releases). A pool or app may not take one.
-pub const BUILT_IN: &[&str] = &[
-    "argocd",
-    "capi",
-    "caph",
-    "cert-manager",
-    "cheapam",
-    "cilium",
-    "coredns",
-    "external-dns",
-    "gateway",
-    "hcloud-csi",
-    "metrics-server",
-];
-
 /// Host names have at most 63 characters.
 const MAX_HOST: usize = 63;
 /// `-<hash8>` ends every derived server name.
@@ -145,7 +129,7 @@ pub fn duplicate(cx: &Ctx, out: &mut Vec<Diagnostic>) {
         }
     }
     for n in pools(cx).into_iter().chain(apps) {
-        if BUILT_IN.contains(&n.name) {
+        if cx.reserved.contains(&n.name) {
             out.push(
                 Diagnostic::new(
                     &codes::NAMES_DUPLICATE,
@@ -157,7 +141,7 @@ pub fn duplicate(cx: &Ctx, out: &mut Vec<Diagnostic>) {
                     n.kind,
                     n.name,
                     if n.kind == "app" { "app" } else { "workers" },
-                    BUILT_IN.join(", ")
+                    cx.reserved.join(", ")
                 )),
             );
         }

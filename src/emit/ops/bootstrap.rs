@@ -27,34 +27,9 @@ pub struct Step {
 }
 
 /// The nixidy application directories the bootstrap applies on the new cluster
-/// before ArgoCD exists, in order (the services layer renders them).
+/// before ArgoCD exists, in order (the service catalogue's bootstrap rows).
 fn service_apps(plan: &Plan) -> Vec<(&'static str, &'static str)> {
-    // cheapam first: Cilium's agents wait for the pod ranges only cheapam writes
-    // (kubernetes IPAM), and cheapam needs no CNI (host network, api_host).
-    let mut apps = vec![
-        (
-            "cheapam",
-            "cheapam: initialises the nodes, pod ranges, LB-IPAM pool, api_host DNSEndpoint",
-        ),
-        (
-            "cilium",
-            "Cilium, the CNI and kube-proxy replacement (reaches the API through api_host)",
-        ),
-        ("coredns", "CoreDNS at the cluster DNS address"),
-    ];
-    if plan.services.cert_manager.is_some() {
-        apps.push((
-            "cert-manager",
-            "cert-manager (before clusterctl init, which would install its own)",
-        ));
-    }
-    if plan.services.external_dns.is_some() {
-        apps.push((
-            "external-dns",
-            "external-dns, which adopts the api_host record",
-        ));
-    }
-    apps
+    crate::plan::services::catalogue::bootstrap_order(plan)
 }
 
 /// Reads a spec secret reference with its one reader (as the secret sync app does).

@@ -72,6 +72,12 @@ pub static SOURCES: &[Source] = &[
         pattern: "cheapam/**",
         keys: &[],
     },
+    // The operations apps' shell library (src/emit/ops/library.rs).
+    Source {
+        root: Root::Modules,
+        pattern: "_lib/*.sh",
+        keys: &[],
+    },
     // --- core (src/emit/core.rs) -------------------------------------------------
     Source {
         root: Root::Cluster,

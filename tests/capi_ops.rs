@@ -637,12 +637,17 @@ fn scripts_pass_shellcheck() {
     for case in std::fs::read_dir(&golden).unwrap() {
         let expected = case.unwrap().path().join("expected");
         for file in common::files_under(&expected) {
-            if !(file.ends_with("/capi/bootstrap.sh") || file.ends_with("/capi/update.sh")) {
+            let script = file.ends_with("/capi/bootstrap.sh") || file.ends_with("/capi/update.sh");
+            // The shared library, following its `source` of common.sh.
+            let library = file.contains("/_lib/") && file.ends_with(".sh");
+            if !(script || library) {
                 continue;
             }
+            let path = expected.join(&file);
             let out = Command::new(&shellcheck)
-                .args(["--shell=bash", "--severity=style"])
-                .arg(expected.join(&file))
+                .args(["--shell=bash", "--severity=style", "-x"])
+                .arg(path.file_name().unwrap())
+                .current_dir(path.parent().unwrap())
                 .output()
                 .unwrap();
             assert!(
@@ -651,10 +656,32 @@ fn scripts_pass_shellcheck() {
                 String::from_utf8_lossy(&out.stdout)
             );
             checked += 1;
+            if script {
+                // As the flake app builds it: nixpkgs' writeShellApplication
+                // puts its options, runtimeEnv and PATH before the text and
+                // shellchecks the result on its own (no sourced files).
+                let text = std::fs::read_to_string(&path).unwrap();
+                let wrapped = format!(
+                    "#!/nix/store/x-bash/bin/bash\nset -o errexit\nset -o nounset\nset -o pipefail\nK8SGEN_LIB=/nix/store/x-lib\nexport K8SGEN_LIB\nexport PATH=\"/nix/store/x-tools/bin:$PATH\"\n\n{}\n",
+                    text.strip_prefix("#!/usr/bin/env bash\n").unwrap()
+                );
+                let dir = tempfile::tempdir().unwrap();
+                std::fs::write(dir.path().join("app"), wrapped).unwrap();
+                let out = Command::new(&shellcheck)
+                    .arg("app")
+                    .current_dir(dir.path())
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "shellcheck {file} as writeShellApplication checks it:\n{}",
+                    String::from_utf8_lossy(&out.stdout)
+                );
+            }
         }
     }
     assert!(
-        checked >= 4,
+        checked >= 4 + 3,
         "only {checked} scripts found under golden/*/expected"
     );
 }

@@ -76,6 +76,11 @@ const SESSION: &[Step] = &[
     Edit("clusters/dev.toml", "name = \"dev\"", "name = \"dev2\""),
     Run(&["compile", "clusters/dev.toml"]),
     Run(&["compile", "--allow-destructive", "clusters/dev.toml"]),
+    // Retiring a cluster: only the files it alone owns go, with its manifest;
+    // what the other clusters share stays; a second run has nothing to remove.
+    Run(&["compile", "--remove", "clusters/prod.toml"]),
+    Run(&["check", "clusters/dev.toml"]),
+    Run(&["compile", "--remove", "clusters/prod.toml"]),
 ];
 
 #[test]

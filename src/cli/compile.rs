@@ -134,13 +134,19 @@ pub struct CompileArgs<'a> {
     pub dry_run: bool,
     pub force: bool,
     pub allow_destructive: bool,
+    /// Retire the spec's cluster instead of compiling it.
+    pub remove: bool,
     pub format: MessageFormat,
 }
 
 pub fn run_compile(args: CompileArgs<'_>, out: &mut Out) -> u8 {
-    let Some(located) = locate(args.spec, args.out_dir, args.format, true, out) else {
+    // Retiring a cluster does not care about the spec's warnings.
+    let Some(located) = locate(args.spec, args.out_dir, args.format, !args.remove, out) else {
         return exit::ERROR;
     };
+    if args.remove {
+        return remove(located, &args, out);
+    }
     // The daily loop: the repo holds exactly what the last compile of this very
     // input wrote (the fast path `check` takes): nothing to compile or write.
     if let Some(files) = up_to_date(&located) {
@@ -261,6 +267,63 @@ fn up_to_date(located: &Located) -> Option<usize> {
     let manifest = Manifest::load(&view, cluster).ok()??;
     serde_json::from_value::<Summary>(manifest.summary.clone()).ok()?;
     Some(manifest.files.len())
+}
+
+/// `compile --remove SPEC`: retires the spec's cluster from the repo. Deletes
+/// every file its manifest owns that no other spec shares, then the manifest;
+/// nothing else. The cluster's servers and cloud resources are not touched.
+fn remove(located: Located, args: &CompileArgs<'_>, out: &mut Out) -> u8 {
+    let Some(session) = compile_located(located, out) else {
+        return exit::ERROR;
+    };
+    let view = RepoView::fs(&session.root);
+    let opts = ApplyOptions {
+        force: args.force,
+        allowed: allowed_paths(&session.compiled.plan),
+    };
+    let cluster = &session.compiled.plan.cluster.name;
+    let spec = &session.compiled.output.spec;
+    let plan = match repo::retirement(&view, cluster, spec, &opts, &NixJudge) {
+        Ok(plan) => plan,
+        Err(errors) => {
+            for e in errors {
+                out.eprint(&format!("error: {e}\n"));
+            }
+            out.eprint("error: nothing was removed\n");
+            return exit::ERROR;
+        }
+    };
+    if args.dry_run {
+        out.print(&plan.diff());
+        return exit::OK;
+    }
+    match repo::execute(&session.root, &plan) {
+        Ok(report) => {
+            let mut s = format!(
+                "removed cluster {cluster} ({spec}) from {}\n",
+                session.root.display()
+            );
+            for (layer, l) in &report.layers {
+                for p in &l.removed {
+                    s.push_str(&format!("  {:<12} removed  {p}\n", layer.name()));
+                }
+            }
+            s.push_str(&format!("  manifest {} removed\n", report.manifest_path));
+            s.push_str(&format!(
+                "note: only files went; the cluster's servers, images and firewall are untouched. \
+                 Files other clusters share stay. Delete {spec} (or keep it to compile again).\n"
+            ));
+            out.print(&s);
+            exit::OK
+        }
+        Err(e) => {
+            out.eprint(&format!(
+                "error: removing from {} failed: {e}\nRun the same command again: it removes what is left.\n",
+                session.root.display()
+            ));
+            exit::ERROR
+        }
+    }
 }
 
 fn render_report(session: &Session, report: &repo::ApplyReport) -> String {

@@ -109,6 +109,11 @@ pub enum Command {
         /// cluster name, api_host, pool removal, even control plane).
         #[arg(long)]
         allow_destructive: bool,
+        /// Retire the spec's cluster from the repo: delete every file its manifest
+        /// owns (files other clusters share stay) and the manifest. Only files: the
+        /// running cluster is not touched. With --dry-run, show what would go.
+        #[arg(long, conflicts_with = "allow_destructive")]
+        remove: bool,
         /// How to print diagnostics.
         #[arg(long, value_enum, default_value_t)]
         format: MessageFormat,
@@ -232,6 +237,7 @@ pub fn run(cli: Cli) -> ExitCode {
             dry_run,
             force,
             allow_destructive,
+            remove,
             format,
         } => compile::run_compile(
             compile::CompileArgs {
@@ -240,6 +246,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 dry_run,
                 force,
                 allow_destructive,
+                remove,
                 format,
             },
             &mut out,

@@ -61,39 +61,6 @@ pub fn script(spec_path: &str, regenerate: &str, body: &str) -> String {
     )
 }
 
-/// `run CMD...`, shared by the bootstrap and update apps: every command that
-/// changes something is printed, and only printed with `--dry-run` (`DRY_RUN=1`).
-pub const RUN: &str = r#"# Every command that changes something goes through run: printed, and only
-# printed with --dry-run.
-run() {
-  printf '    +'
-  printf ' %q' "$@"
-  printf '\n'
-  if [ "$DRY_RUN" = 1 ]; then return 0; fi
-  "$@"
-}
-"#;
-
-/// `wait_for WHAT CMD...`, shared by the bootstrap and update apps (which define
-/// `note`, `DRY_RUN`, `POLL_INTERVAL` and `WAIT_TIMEOUT`).
-pub const WAIT_FOR: &str = r#"# wait_for WHAT CMD...: polls CMD until it succeeds or K8SGEN_WAIT_TIMEOUT passes.
-wait_for() {
-  local what="$1" waited=0 step
-  shift
-  if [ "$DRY_RUN" = 1 ]; then note "would wait for $what"; return 0; fi
-  note "waiting for $what"
-  step=$((POLL_INTERVAL > 0 ? POLL_INTERVAL : 1))
-  until "$@"; do
-    if [ "$waited" -ge "$WAIT_TIMEOUT" ]; then
-      echo "timed out after ${WAIT_TIMEOUT}s waiting for $what" >&2
-      return 1
-    fi
-    sleep "$POLL_INTERVAL"
-    waited=$((waited + step))
-  done
-}
-"#;
-
 #[cfg(test)]
 mod tests {
     use super::*;

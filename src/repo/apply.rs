@@ -66,6 +66,9 @@ pub struct Changeset {
     /// delete them if the spec stops producing them.
     journal: Option<String>,
     allowed: AllowedPaths,
+    /// The cluster is retired (`compile --remove`): its manifest is deleted
+    /// last instead of rewritten.
+    retire: bool,
 }
 
 /// A point in `execute` where a test hook may stop it, as a crash would.
@@ -170,7 +173,50 @@ pub fn changeset(
         new_manifest: s.new_manifest_text,
         journal,
         allowed: opts.allowed.clone(),
+        retire: false,
     })
+}
+
+/// Decides how to retire a cluster (`compile --remove`): delete every file its
+/// manifest owns that no other spec's manifest lists (shared files stay), then
+/// the manifest itself. The same guards as a compile: only marked files (or
+/// files with the recorded bytes) inside `opts.allowed`, unless `opts.force`.
+pub fn retirement(
+    repo: &RepoView,
+    cluster: &str,
+    spec: &str,
+    opts: &ApplyOptions,
+    judge: &dyn Judge,
+) -> Result<Changeset, Vec<RepoError>> {
+    match Manifest::load(repo, cluster) {
+        Ok(Some(m)) if m.spec == spec => {}
+        Ok(Some(m)) => {
+            return Err(vec![RepoError::ClusterOwnedByOtherSpec {
+                cluster: cluster.to_string(),
+                owner_spec: m.spec,
+                spec: spec.to_string(),
+            }]);
+        }
+        Ok(None) => {
+            return Err(vec![RepoError::NothingToRemove {
+                cluster: cluster.to_string(),
+                manifest: super::manifest_path(cluster),
+            }]);
+        }
+        Err(e) => return Err(vec![e]),
+    }
+    let empty = CompileOutput {
+        cluster: cluster.to_string(),
+        spec: spec.to_string(),
+        files: Vec::new(),
+        summary: serde_json::Value::Null,
+        input: String::new(),
+    };
+    let mut plan = changeset(repo, &empty, opts, judge)?;
+    plan.retire = true;
+    plan.journal = None;
+    plan.new_manifest = String::new();
+    Ok(plan)
 }
 
 /// The old manifest plus every file this apply will write that it does not list.
@@ -207,7 +253,12 @@ fn journal(old: Option<&Manifest>, out: &CompileOutput, actions: &[Action]) -> O
 impl Changeset {
     /// Whether the final manifest differs from the one on disk.
     pub fn manifest_changed(&self) -> bool {
-        self.old_manifest.as_deref() != Some(self.new_manifest.as_str())
+        self.retire || self.old_manifest.as_deref() != Some(self.new_manifest.as_str())
+    }
+
+    /// Whether this retires the cluster (its manifest is deleted).
+    pub fn retires(&self) -> bool {
+        self.retire
     }
 
     /// Nothing to write or delete.
@@ -256,7 +307,7 @@ impl Changeset {
             text.push_str(&unified_diff(
                 &self.manifest_path,
                 self.old_manifest.as_deref(),
-                Some(&self.new_manifest),
+                (!self.retire).then_some(self.new_manifest.as_str()),
             ));
         }
         text
@@ -318,7 +369,14 @@ pub fn execute_with_hook(
             sync_dir(&dir)?;
         }
     }
-    if plan.manifest_changed() || plan.journal.is_some() {
+    if plan.retire {
+        hook(Step::Manifest)?;
+        let full = root.join(&plan.manifest_path);
+        if full.exists() {
+            fs::remove_file(&full)?;
+        }
+        sync_dir(&root.join(parent(&plan.manifest_path)))?;
+    } else if plan.manifest_changed() || plan.journal.is_some() {
         hook(Step::Manifest)?;
         fs::create_dir_all(root.join(parent(&plan.manifest_path)))?;
         write_atomic(
@@ -485,7 +543,11 @@ pub(crate) fn apply_in_memory(view: &mut RepoView, plan: &Changeset) {
             Op::Keep => {}
         }
     }
-    view.insert(&plan.manifest_path, plan.new_manifest.as_bytes());
+    if plan.retire {
+        view.remove(&plan.manifest_path);
+    } else {
+        view.insert(&plan.manifest_path, plan.new_manifest.as_bytes());
+    }
 }
 
 #[cfg(test)]
@@ -510,6 +572,87 @@ mod tests {
         let journal = Manifest::parse("j", plan.journal.as_deref().unwrap()).unwrap();
         assert_eq!(journal.files.len(), 2);
         assert_eq!(journal.summary, serde_json::Value::Null, "old summary kept");
+    }
+
+    #[test]
+    fn retiring_a_cluster_removes_only_what_it_alone_owns() {
+        let mut a = dev();
+        a.files
+            .push(shared("pkgs/k8sgen/cheapam/Cargo.toml", "[package]"));
+        let mut b = output(
+            "prod",
+            vec![nix("prod", "core.nix", Layer::Core, "{ p = 1; }")],
+        );
+        b.files
+            .push(shared("pkgs/k8sgen/cheapam/Cargo.toml", "[package]"));
+        let mut view = compiled(&a);
+        compile(&mut view, &b, false);
+
+        let plan = retirement(&view, "dev", &spec_of("dev"), &opts(false), &DefaultJudge).unwrap();
+        // dev's own files go; the file prod shares stays; prod's are not looked at.
+        assert_eq!(
+            ops(&plan),
+            [
+                ("modules/k8s/dev/core.nix", "remove"),
+                ("modules/k8s/dev/nodes.nix", "remove")
+            ]
+        );
+        assert!(plan.retires() && plan.manifest_changed());
+        assert!(plan.diff().contains("+++ /dev/null") || plan.diff().contains("deleted"));
+        apply_in_memory(&mut view, &plan);
+        assert!(view.read(&manifest_path("dev")).unwrap().is_none());
+        assert!(
+            view.read("pkgs/k8sgen/cheapam/Cargo.toml")
+                .unwrap()
+                .is_some()
+        );
+        let report = crate::repo::check(&view, &b, &allowed(), &DefaultJudge);
+        assert_eq!(report.status(), crate::repo::CheckStatus::Clean, "{report}");
+
+        // Then nothing is left to remove, and prod's last cluster takes the shared file.
+        let errors =
+            retirement(&view, "dev", &spec_of("dev"), &opts(false), &DefaultJudge).unwrap_err();
+        assert!(matches!(&errors[..], [RepoError::NothingToRemove { .. }]));
+        let plan =
+            retirement(&view, "prod", &spec_of("prod"), &opts(false), &DefaultJudge).unwrap();
+        assert_eq!(
+            ops(&plan),
+            [
+                ("modules/k8s/prod/core.nix", "remove"),
+                ("pkgs/k8sgen/cheapam/Cargo.toml", "remove")
+            ]
+        );
+    }
+
+    #[test]
+    fn retiring_never_deletes_a_hand_written_file() {
+        let mut view = compiled(&dev());
+        view.insert("modules/k8s/dev/core.nix", b"{ mine = true; }\n");
+        let errors =
+            retirement(&view, "dev", &spec_of("dev"), &opts(false), &DefaultJudge).unwrap_err();
+        assert!(
+            matches!(
+                &errors[..],
+                [RepoError::Unmarked {
+                    touch: Touch::Delete,
+                    ..
+                }]
+            ),
+            "{errors:?}"
+        );
+        // Another spec's cluster is not this spec's to retire.
+        let errors = retirement(
+            &view,
+            "dev",
+            "clusters/other.toml",
+            &opts(false),
+            &DefaultJudge,
+        )
+        .unwrap_err();
+        assert!(matches!(
+            &errors[..],
+            [RepoError::ClusterOwnedByOtherSpec { .. }]
+        ));
     }
 
     #[test]

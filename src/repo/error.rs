@@ -34,6 +34,8 @@ pub enum RepoError {
         owner_spec: String,
         spec: String,
     },
+    /// `compile --remove` of a cluster with no manifest.
+    NothingToRemove { cluster: String, manifest: String },
     /// Another spec's manifest already lists this file.
     FileClaimed {
         path: String,
@@ -105,6 +107,11 @@ impl fmt::Display for RepoError {
                  written from {owner_spec}, not {spec}; two specs cannot share a cluster name, \
                  so rename the cluster in one of them (or, if the spec moved, update `spec` \
                  in .k8sgen/{cluster}.json)"
+            ),
+            RepoError::NothingToRemove { cluster, manifest } => write!(
+                f,
+                "cluster `{cluster}` has no manifest ({manifest}): k8sgen wrote nothing for it \
+                 in this repo, so there is nothing to remove"
             ),
             RepoError::FileClaimed {
                 path,

@@ -30,7 +30,7 @@ mod view;
 
 pub use apply::{
     Action, ApplyOptions, ApplyReport, Changeset, LayerReport, Op, Step, changeset, execute,
-    execute_with_hook,
+    execute_with_hook, retirement,
 };
 pub use check::{CheckReport, CheckStatus, Drift, DriftKind, check, unchanged_since_compile};
 pub use diff::unified_diff;

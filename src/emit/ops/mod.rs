@@ -5,6 +5,7 @@
 
 pub mod bootstrap;
 pub mod images;
+pub mod library;
 pub mod secret_sync;
 pub mod update;
 
@@ -16,11 +17,13 @@ use crate::spec::SecretRef;
 
 /// The bootstrap and update scripts and the flake apps that run them.
 pub fn emit(plan: &Plan) -> Result<Vec<OutputFile>, EmitError> {
-    Ok(vec![
+    let mut files = vec![
         apps(plan)?,
         shell_file(plan, "capi/bootstrap.sh", bootstrap::script(plan)),
         shell_file(plan, "capi/update.sh", update::script(plan)),
-    ])
+    ];
+    files.extend(library::emit(plan));
+    Ok(files)
 }
 
 fn shell_file(plan: &Plan, rel: &str, contents: String) -> OutputFile {

@@ -17,6 +17,8 @@
         lib.getExe (
           pkgs.writeShellApplication {
             inherit name runtimeInputs;
+            # The shell library every cluster's scripts share, from the store.
+            runtimeEnv.K8SGEN_LIB = "${../../_lib}";
             text = lib.removePrefix "#!/usr/bin/env bash\n" (builtins.readFile file);
           }
         );

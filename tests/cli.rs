@@ -30,6 +30,8 @@ enum Step {
     Hold(&'static str),
     /// Assert a file still has the bytes [`Step::Hold`] remembered.
     Unchanged(&'static str),
+    /// Assert a file does not exist.
+    Absent(&'static str),
 }
 
 use Step::*;
@@ -166,7 +168,10 @@ const FLAKE_SESSION: &[Step] = &[
     // init --flake writes nothing when one of its files exists.
     Remove("flake.nix"),
     Run(&["init", "--flake"]),
+    Absent("flake.nix"),
     Run(&["init", "--flake", "../elsewhere.toml"]),
+    Absent("../elsewhere.toml"),
+    Absent("flake.nix"),
 ];
 
 /// Runs `steps` in `repo` and returns the transcript.
@@ -214,6 +219,10 @@ fn run_session(repo: &Path, steps: &[Step]) -> String {
             }
             Hold(path) => {
                 held.insert(*path, std::fs::read(repo.join(path)).unwrap());
+            }
+            Absent(path) => {
+                assert!(!repo.join(path).exists(), "{path} exists");
+                transcript.push_str(&format!("# {path} does not exist\n\n"));
             }
             Unchanged(path) => {
                 let now = std::fs::read(repo.join(path)).unwrap();

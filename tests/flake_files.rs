@@ -176,7 +176,7 @@ in {
     );
     assert_eq!(got["urls"]["nixpkgs"], "github:NixOS/nixpkgs/nixos-25.11");
     assert_eq!(got["followsKnown"], true);
-    assert_eq!(got["followsCount"], 5, "{got}");
+    assert_eq!(got["followsCount"], 4, "{got}");
     assert_eq!(got["passedInputs"].as_array().unwrap().len(), names.len());
     let root = std::fs::canonicalize(repo.join("modules")).unwrap();
     let import_tree = got["importTree"].as_str().unwrap();

@@ -304,8 +304,8 @@ pub struct InputSource {
 
 /// The conventional source of a flake input the generated files use. The
 /// `follows` are the upstream flakes' own input names: flake-parts takes
-/// `nixpkgs-lib`; nixidy, terranix, disko and clan-core take `nixpkgs`;
-/// import-tree has no inputs.
+/// `nixpkgs-lib`; nixidy, terranix and disko take `nixpkgs`; import-tree has
+/// no inputs; clan-core keeps its own (see below).
 pub fn input_source(input: &str) -> InputSource {
     const NIXPKGS: &[(&str, &str)] = &[("nixpkgs", "nixpkgs")];
     let (url, follows): (&str, &[(&str, &str)]) = match input {
@@ -319,10 +319,12 @@ pub fn input_source(input: &str) -> InputSource {
         "terranix" => ("github:terranix/terranix", NIXPKGS),
         "disko" => ("github:nix-community/disko", NIXPKGS),
         "nixos-anywhere" => ("github:nix-community/nixos-anywhere", NIXPKGS),
-        // clan's own templates use the archive URL.
+        // clan's own templates use the archive URL. No follows: clan-core's main
+        // branch tracks nixos-unstable, and the generated files take only its
+        // CLI package from it, which keeps its own nixpkgs.
         "clan-core" => (
             "https://git.clan.lol/clan/clan-core/archive/main.tar.gz",
-            NIXPKGS,
+            &[],
         ),
         "sops-nix" => ("github:Mic92/sops-nix", NIXPKGS),
         _ => ("<its flake URL>", &[]),

@@ -200,6 +200,21 @@ fn sample_context(template: &str) -> serde_json::Value {
             "bootstrap_inputs": Value::list([Value::select("pkgs", ["kubectl"])]),
             "update_inputs": Value::list([Value::select("pkgs", ["openssh"])]),
         }),
+        "flake.nix" => serde_json::json!({
+            "description": "a \"quoted\" ${description}",
+            "inputs": [
+                {"name": "nixpkgs", "url": "github:NixOS/nixpkgs/nixos-25.11", "follows": []},
+                {"name": "flake-parts", "url": "github:hercules-ci/flake-parts", "follows": [
+                    {"name": "flake-parts", "input": "nixpkgs-lib", "target": "nixpkgs"},
+                ]},
+                {"name": "odd name", "url": "path:./${x}", "follows": []},
+            ],
+            "root": Value::from(k8sgen::nix::NixPath::new("./modules").unwrap()),
+        }),
+        "flake-wiring.nix" => serde_json::json!({
+            "imports": Value::list([Value::var("inputs.flake-parts.flakeModules.modules")]),
+            "systems": Value::list(["x86_64-linux"]),
+        }),
         other => panic!(
             "no sample context for template `{other}`: add one to sample_context in tests/nix_render.rs"
         ),

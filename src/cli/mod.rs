@@ -74,11 +74,24 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: MessageFormat,
     },
-    /// Write a commented starter spec that validates.
+    /// Write a commented starter spec that validates; with --flake, start a new
+    /// infra repo around it.
+    ///
+    /// --flake, in a folder without a flake.nix, also writes flake.nix (the inputs
+    /// the generated modules use, mkFlake over import-tree ./modules; yours to edit
+    /// afterwards), k8sgen's wiring module modules/k8s/wiring.nix (flake-parts'
+    /// flake.modules, terranix's flake module, systems) and .gitignore (Terraform
+    /// state, result links; appended to when one exists). It refuses when
+    /// flake.nix or any file it would write exists, and writes nothing then.
     #[command(after_help = EXIT_CODES)]
     Init {
-        /// Where to write it; standard output when absent. An existing file is never overwritten.
+        /// Where to write it; standard output when absent (with --flake:
+        /// clusters/<name>.toml). An existing file is never overwritten.
         path: Option<PathBuf>,
+        /// Start a new infra repo in the current folder: flake.nix, the wiring
+        /// module and .gitignore beside the spec.
+        #[arg(long)]
+        flake: bool,
         /// Spec language.
         #[arg(long, value_enum, default_value_t)]
         format: SpecFormat,
@@ -146,10 +159,19 @@ pub enum Command {
     },
     /// Check the infra repo can use the generated files: flake inputs, flake-parts
     /// modules, import-tree root, `systems`; says exactly what to add.
+    ///
+    /// --fix writes what a module can provide (flake-parts' flake.modules,
+    /// terranix's flake module, systems), as far as your modules lack it, into
+    /// k8sgen's wiring module <modules_dir>/wiring.nix, appends the Terraform
+    /// state line to .gitignore, and prints the flake inputs to add: it never
+    /// edits flake.nix or a file without the k8sgen header.
     #[command(after_help = EXIT_CODES)]
     Doctor {
         /// The cluster spec.
         spec: PathBuf,
+        /// Write the missing wiring (see above), then check again.
+        #[arg(long)]
+        fix: bool,
         /// The infra repo (default: the nearest folder above the spec with a flake.nix).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -230,7 +252,12 @@ pub fn run(cli: Cli) -> ExitCode {
     let mut out = Out::stdio();
     let code = match cli.command {
         Command::Validate { spec, format } => validate::run(&spec, format, &mut out),
-        Command::Init { path, format, name } => init::run(path.as_deref(), format, &name, &mut out),
+        Command::Init {
+            path,
+            format,
+            name,
+            flake,
+        } => init::run(path.as_deref(), format, &name, flake, &mut out),
         Command::Compile {
             spec,
             out: out_dir,
@@ -266,7 +293,11 @@ pub fn run(cli: Cli) -> ExitCode {
             true,
             &mut out,
         ),
-        Command::Doctor { spec, out: out_dir } => doctor::run(&spec, out_dir.as_deref(), &mut out),
+        Command::Doctor {
+            spec,
+            out: out_dir,
+            fix,
+        } => doctor::run(&spec, out_dir.as_deref(), fix, &mut out),
         Command::Bootstrap { spec, print: _ } => bootstrap::run(&spec, &mut out),
         Command::Schema => {
             out.print(&crate::spec::schema::spec_schema_text());

@@ -5,6 +5,7 @@
 pub mod capi;
 mod cheapam;
 mod core;
+pub mod flake;
 pub mod infra;
 mod nixidy_apps;
 mod nixidy_env;

@@ -75,6 +75,9 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     template!("images.nix"),
     // The secret-sync app (src/emit/ops/secret_sync.rs).
     template!("secret-sync.nix"),
+    // A new infra repo's flake.nix and k8sgen's wiring module (src/emit/flake.rs).
+    template!("flake.nix"),
+    template!("flake-wiring.nix"),
 ];
 
 /// A set of registered templates with k8sgen's escaping and helpers.

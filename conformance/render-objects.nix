@@ -22,7 +22,13 @@
 #   project, source, destination, syncPolicy), in the app-of-apps namespace.
 # Helm releases are listed as { helm = "<app>/<release>"; } entries: they are not
 # rendered here, and the caller says so.
-{ files, module }:
+{
+  files,
+  module,
+  # The cluster's capi/types.nix: the defaults its freeform resource types give
+  # every ClusterAPI object (nixidy's module system merges them in).
+  types ? null,
+}:
 let
   mkDefault = content: {
     _type = "override";
@@ -33,6 +39,12 @@ let
     inherit mkDefault;
     genAttrs = names: f: builtins.listToAttrs (map (n: { name = n; value = f n; }) names);
     helm.downloadHelmChart = args: { downloadHelmChart = args; };
+    mkOption = o: o;
+    types = {
+      attrsOf = t: t;
+      submodule = f: f;
+      anything = null;
+    };
   };
   strip =
     v:
@@ -99,8 +111,25 @@ let
   }
   // (nixidy.defaults.syncPolicy.autoSync or { });
 
+  # The registered type of group/version/kind for an application in namespace
+  # `ns`, when capi/types.nix registers one; its defaults for an object `name`.
+  registered =
+    ns:
+    (builtins.head (import types).flake.modules.nixidy.${module}.nixidy.applicationImports) {
+      inherit lib;
+      config.namespace = ns;
+    };
+  typeDefaults =
+    ns: group: version: kind: name:
+    let
+      r = (registered ns).options.resources;
+    in
+    if types != null && r ? ${group} && r.${group} ? ${version} && r.${group}.${version} ? ${kind} then
+      strip ((r.${group}.${version}.${kind}.type { inherit name; }).config)
+    else
+      { };
   typedObjects =
-    resources:
+    ns: resources:
     builtins.concatLists (
       builtins.attrValues (
         builtins.mapAttrs (
@@ -130,7 +159,10 @@ let
                         kind: names:
                         builtins.attrValues (
                           builtins.mapAttrs (
-                            name: body:
+                            name: body0:
+                            let
+                              body = merge "${group}.${version}.${kind}.${name}" (typeDefaults ns group version kind name) body0;
+                            in
                             body
                             // {
                               apiVersion = if group == "core" then version else "${group}/${version}";
@@ -237,7 +269,7 @@ let
               inherit object;
             };
           in
-          map entry (typedObjects (fileApp.resources or { }) ++ (fileApp.objects or [ ]))
+          map entry (typedObjects (app.namespace or "default") (fileApp.resources or { }) ++ (fileApp.objects or [ ]))
           ++ map (r: {
             inherit (x) source;
             app = name;

@@ -50,7 +50,8 @@ for f in "$dir/nixidy/env.nix" "$dir"/nixidy/services/*.nix "$dir"/nixidy/apps/*
 done
 
 nix-instantiate --readonly-mode --eval --strict --json "$here/render-objects.nix" \
-  --arg files "[ ${files[*]} ]" --argstr module "k8s/$cluster" >"$out/rendered.json"
+  --arg files "[ ${files[*]} ]" --argstr module "k8s/$cluster" \
+  --arg types "$dir/capi/types.nix" >"$out/rendered.json"
 
 # One file per object; the index keeps each object's namespace and source file
 # (relative to the compiled tree: modules/k8s/<cluster>/...).

@@ -172,6 +172,10 @@ fn sample_context(template: &str) -> serde_json::Value {
         }),
         "capi-types.nix" => serde_json::json!({
             "module": "k8s/dev",
+            "cluster": "dev",
+            "cluster_label": "cluster.x-k8s.io/cluster-name",
+            "sync_options": "argocd.argoproj.io/sync-options",
+            "sync_options_value": "Prune=false,Delete=false",
             "options": Value::attrs([(
                 "cluster.x-k8s.io",
                 Value::attrs([(

@@ -2,7 +2,9 @@
 //! `tests/capi_objects.rs` and the conformance suite's schema check: every
 //! golden case is compiled (every cluster of it) and each `capi/objects.nix` is
 //! evaluated by real Nix (`nix-instantiate --eval --strict --json`) against a
-//! minimal stand-in for nixpkgs' `lib` (only `mkDefault`, as the identity).
+//! minimal stand-in for nixpkgs' `lib` (`mkDefault` as the identity, and enough
+//! of `mkOption`/`types` to apply the defaults `capi/types.nix` gives every
+//! object, as nixidy's freeform types do).
 // Each test crate that includes this uses a different part of it.
 #![allow(dead_code)]
 
@@ -70,16 +72,33 @@ pub fn evaluate(nix: &Path, file: &Path, module: &str) -> Evaluated {
             .map(|p| pools.join(p)),
     );
     let list: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let types = file.parent().unwrap().join("types.nix");
     let expr = format!(
         r#"let
-  lib = {{ mkDefault = x: x; }};
+  lib = {{
+    mkDefault = x: x;
+    # Enough of nixpkgs' lib to read the defaults capi/types.nix gives every object.
+    mkOption = o: o;
+    types = {{ attrsOf = t: t; submodule = f: f; anything = null; }};
+  }};
+  merge = a: b:
+    if builtins.isAttrs a && builtins.isAttrs b then
+      a // builtins.mapAttrs (k: v: if a ? ${{k}} then merge a.${{k}} v else v) b
+    else b;
   app = f: ((import f).flake.modules.nixidy.{module:?} {{ inherit lib; }}).applications.capi;
   m = app {first};
+  # The freeform type's defaults, as nixidy's module system merges them in.
+  registered = (builtins.head (import {types}).flake.modules.nixidy.{module:?}.nixidy.applicationImports) {{
+    inherit lib;
+    config = {{ inherit (m) namespace; }};
+  }};
+  withDefaults = g: v: k: name: body:
+    merge (((registered.options.resources.${{g}}.${{v}}.${{k}}).type {{ inherit name; }}).config) body;
   inFile = f:
     let res = (app f).resources;
         groups = builtins.filter (g: g != "namespaces") (builtins.attrNames res);
         inGroup = g: builtins.concatMap (v:
-          builtins.concatMap (k: builtins.attrValues res.${{g}}.${{v}}.${{k}}) (builtins.attrNames res.${{g}}.${{v}}))
+          builtins.concatMap (k: builtins.attrValues (builtins.mapAttrs (withDefaults g v k) res.${{g}}.${{v}}.${{k}})) (builtins.attrNames res.${{g}}.${{v}}))
           (builtins.attrNames res.${{g}});
     in builtins.concatMap inGroup groups;
 in {{
@@ -89,6 +108,7 @@ in {{
 }}"#,
         first = list[0],
         all = list.join(" "),
+        types = types.display(),
     );
     let out = Command::new(nix)
         .args([

@@ -20,10 +20,13 @@ pub const APPLICATION: &str = "capi";
 
 /// ArgoCD must never prune or delete these: a deleted Cluster deletes servers,
 /// a re-created one makes duplicates.
-const SYNC_OPTIONS: (&str, &str) = (
+pub const SYNC_OPTIONS: (&str, &str) = (
     "argocd.argoproj.io/sync-options",
     "Prune=false,Delete=false",
 );
+
+/// The label ClusterAPI finds a cluster's objects by.
+pub const CLUSTER_LABEL: &str = "cluster.x-k8s.io/cluster-name";
 
 /// Health checks: a node that stays NotReady this long is replaced.
 const UNHEALTHY_SECONDS: u64 = 300;
@@ -111,7 +114,7 @@ fn resources(objects: Vec<Object>, namespace: Option<Value>) -> Value {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let value = with_defaults(&object.json, "", object.tunable);
+        let value = with_defaults(&without_boilerplate(&object.json), "", object.tunable);
         tree.entry(group.into())
             .or_default()
             .entry(version.into())
@@ -138,6 +141,35 @@ fn resources(objects: Vec<Object>, namespace: Option<Value>) -> Value {
     Value::attrs(groups.chain(namespace.map(|n| ("namespaces".to_string(), n))))
 }
 
+/// The object without what capi/types.nix gives every object (apiVersion, kind,
+/// name, namespace, the cluster-name label, the sync options): the generated
+/// file states only what is particular to it. The JSON keeps all of it for the
+/// tests that read the Plan's objects.
+fn without_boilerplate(json: &Json) -> Json {
+    let mut out = json.clone();
+    let Some(map) = out.as_object_mut() else {
+        return out;
+    };
+    map.remove("apiVersion");
+    map.remove("kind");
+    if let Some(meta) = map.get_mut("metadata").and_then(Json::as_object_mut) {
+        meta.remove("name");
+        meta.remove("namespace");
+        for (key, given) in [("labels", CLUSTER_LABEL), ("annotations", SYNC_OPTIONS.0)] {
+            if let Some(m) = meta.get_mut(key).and_then(Json::as_object_mut) {
+                m.remove(given);
+                if m.is_empty() {
+                    meta.remove(key);
+                }
+            }
+        }
+        if meta.is_empty() {
+            map.remove("metadata");
+        }
+    }
+    out
+}
+
 /// JSON as a Nix value, with `lib.mkDefault` on the leaves at `tunable`.
 fn with_defaults(json: &Json, pointer: &str, tunable: &[&str]) -> Value {
     match json {
@@ -156,7 +188,7 @@ fn metadata(plan: &Plan, name: &str) -> Json {
     json!({
         "name": name,
         "namespace": plan.names.capi_namespace,
-        "labels": { "cluster.x-k8s.io/cluster-name": plan.cluster.name },
+        "labels": { CLUSTER_LABEL: plan.cluster.name },
         "annotations": { SYNC_OPTIONS.0: SYNC_OPTIONS.1 },
     })
 }

@@ -91,6 +91,10 @@ pub fn emit(plan: &Plan) -> Result<OutputFile, EmitError> {
         "capi-types.nix",
         json!({
             "module": plan.names.module(""),
+            "cluster": plan.cluster.name,
+            "cluster_label": super::objects::CLUSTER_LABEL,
+            "sync_options": super::objects::SYNC_OPTIONS.0,
+            "sync_options_value": super::objects::SYNC_OPTIONS.1,
             "options": options,
             "types": Value::List(types),
         }),

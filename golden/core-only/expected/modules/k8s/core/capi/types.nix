@@ -24,6 +24,9 @@
                       metadata = {
                         name = lib.mkDefault name;
                         namespace = lib.mkDefault config.namespace;
+                        labels."cluster.x-k8s.io/cluster-name" = "core";
+                        # A pruned or deleted object deletes servers: ArgoCD does neither.
+                        annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
                       };
                     };
                   }

@@ -20,227 +20,177 @@
         # that it carries the same sync options: deleting it deletes them all.
         resources = {
           "cluster.x-k8s.io".v1beta1 = {
-            Cluster.ha = {
-              apiVersion = "cluster.x-k8s.io/v1beta1";
-              kind = "Cluster";
-              metadata = {
-                annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                labels."cluster.x-k8s.io/cluster-name" = "ha";
-                name = "ha";
-                namespace = "ha";
+            Cluster.ha.spec = {
+              clusterNetwork = {
+                apiServerPort = 6443;
+                pods.cidrBlocks = [ "10.96.0.0/14" ];
+                serviceDomain = "cluster.local";
+                services.cidrBlocks = [ "10.100.0.0/16" ];
               };
-              spec = {
-                clusterNetwork = {
-                  apiServerPort = 6443;
-                  pods.cidrBlocks = [ "10.96.0.0/14" ];
-                  serviceDomain = "cluster.local";
-                  services.cidrBlocks = [ "10.100.0.0/16" ];
-                };
-                controlPlaneEndpoint = {
-                  host = "api.ha.example.org";
-                  port = 6443;
-                };
-                controlPlaneRef = {
-                  apiVersion = "controlplane.cluster.x-k8s.io/v1beta1";
-                  kind = "KubeadmControlPlane";
-                  name = "ha-control-plane";
-                };
-                infrastructureRef = {
-                  apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                  kind = "HetznerCluster";
-                  name = "ha";
-                };
+              controlPlaneEndpoint = {
+                host = "api.ha.example.org";
+                port = 6443;
+              };
+              controlPlaneRef = {
+                apiVersion = "controlplane.cluster.x-k8s.io/v1beta1";
+                kind = "KubeadmControlPlane";
+                name = "ha-control-plane";
+              };
+              infrastructureRef = {
+                apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
+                kind = "HetznerCluster";
+                name = "ha";
               };
             };
-            MachineHealthCheck.ha-control-plane = {
-              apiVersion = "cluster.x-k8s.io/v1beta1";
-              kind = "MachineHealthCheck";
-              metadata = {
-                annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                labels."cluster.x-k8s.io/cluster-name" = "ha";
-                name = "ha-control-plane";
-                namespace = "ha";
-              };
-              spec = {
-                clusterName = "ha";
-                nodeStartupTimeout = lib.mkDefault "900s";
-                selector.matchLabels."cluster.x-k8s.io/control-plane" = "";
-                unhealthyConditions = [
-                  {
-                    status = "Unknown";
-                    timeout = "300s";
-                    type = "Ready";
-                  }
-                  {
-                    status = "False";
-                    timeout = "300s";
-                    type = "Ready";
-                  }
-                ];
-              };
+            MachineHealthCheck.ha-control-plane.spec = {
+              clusterName = "ha";
+              nodeStartupTimeout = lib.mkDefault "900s";
+              selector.matchLabels."cluster.x-k8s.io/control-plane" = "";
+              unhealthyConditions = [
+                {
+                  status = "Unknown";
+                  timeout = "300s";
+                  type = "Ready";
+                }
+                {
+                  status = "False";
+                  timeout = "300s";
+                  type = "Ready";
+                }
+              ];
             };
           };
-          "controlplane.cluster.x-k8s.io".v1beta1.KubeadmControlPlane.ha-control-plane = {
-            apiVersion = "controlplane.cluster.x-k8s.io/v1beta1";
-            kind = "KubeadmControlPlane";
-            metadata = {
-              annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-              labels."cluster.x-k8s.io/cluster-name" = "ha";
-              name = "ha-control-plane";
-              namespace = "ha";
-            };
-            spec = {
-              kubeadmConfigSpec = {
-                clusterConfiguration = {
-                  apiServer.certSANs = [ "api.ha.example.org" ];
-                  controllerManager.extraArgs.allocate-node-cidrs = "false";
+          "controlplane.cluster.x-k8s.io".v1beta1.KubeadmControlPlane.ha-control-plane.spec = {
+            kubeadmConfigSpec = {
+              clusterConfiguration = {
+                apiServer.certSANs = [ "api.ha.example.org" ];
+                controllerManager.extraArgs.allocate-node-cidrs = "false";
+              };
+              files = [
+                {
+                  content = ''
+                    #!/bin/sh
+                    # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
+                    # the Hetzner private network into the kubeadm configuration files named as
+                    # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
+                    # API server on it and the kubelet registers it as the node's address.
+                    set -eu
+                    url=http://169.254.169.254/hetzner/v1/metadata/private-networks
+                    address=""
+                    tries=0
+                    while :; do
+                      address=$(curl --fail --silent --show-error --max-time 5 "$url" |
+                        sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
+                      if [ -n "$address" ]; then break; fi
+                      tries=$((tries + 1))
+                      if [ "$tries" -ge 60 ]; then
+                        echo "k8sgen: no private network address at $url after $tries tries" >&2
+                        exit 1
+                      fi
+                      sleep 2
+                    done
+                    for file in "$@"; do
+                      if [ -f "$file" ]; then
+                        sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
+                      fi
+                    done
+                    echo "k8sgen: private address $address"
+                  '';
+                  owner = "root:root";
+                  path = "/run/k8sgen/private-address.sh";
+                  permissions = "0700";
+                }
+              ];
+              initConfiguration = {
+                localAPIEndpoint.advertiseAddress = "K8SGEN_PRIVATE_IPV4";
+                nodeRegistration.kubeletExtraArgs = {
+                  cloud-provider = "external";
+                  node-ip = "K8SGEN_PRIVATE_IPV4";
                 };
-                files = [
-                  {
-                    content = ''
-                      #!/bin/sh
-                      # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
-                      # the Hetzner private network into the kubeadm configuration files named as
-                      # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
-                      # API server on it and the kubelet registers it as the node's address.
-                      set -eu
-                      url=http://169.254.169.254/hetzner/v1/metadata/private-networks
-                      address=""
-                      tries=0
-                      while :; do
-                        address=$(curl --fail --silent --show-error --max-time 5 "$url" |
-                          sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
-                        if [ -n "$address" ]; then break; fi
-                        tries=$((tries + 1))
-                        if [ "$tries" -ge 60 ]; then
-                          echo "k8sgen: no private network address at $url after $tries tries" >&2
-                          exit 1
-                        fi
-                        sleep 2
-                      done
-                      for file in "$@"; do
-                        if [ -f "$file" ]; then
-                          sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
-                        fi
-                      done
-                      echo "k8sgen: private address $address"
-                    '';
-                    owner = "root:root";
-                    path = "/run/k8sgen/private-address.sh";
-                    permissions = "0700";
-                  }
-                ];
-                initConfiguration = {
-                  localAPIEndpoint.advertiseAddress = "K8SGEN_PRIVATE_IPV4";
-                  nodeRegistration.kubeletExtraArgs = {
-                    cloud-provider = "external";
-                    node-ip = "K8SGEN_PRIVATE_IPV4";
-                  };
-                  skipPhases = [
-                    "addon/kube-proxy"
-                    "addon/coredns"
-                  ];
-                };
-                joinConfiguration = {
-                  controlPlane.localAPIEndpoint.advertiseAddress = "K8SGEN_PRIVATE_IPV4";
-                  nodeRegistration.kubeletExtraArgs = {
-                    cloud-provider = "external";
-                    node-ip = "K8SGEN_PRIVATE_IPV4";
-                  };
-                };
-                preKubeadmCommands = [
-                  "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
+                skipPhases = [
+                  "addon/kube-proxy"
+                  "addon/coredns"
                 ];
               };
-              machineTemplate = {
-                infrastructureRef = {
-                  apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                  kind = "HCloudMachineTemplate";
-                  name = "ha-control-plane-b54d02eb";
+              joinConfiguration = {
+                controlPlane.localAPIEndpoint.advertiseAddress = "K8SGEN_PRIVATE_IPV4";
+                nodeRegistration.kubeletExtraArgs = {
+                  cloud-provider = "external";
+                  node-ip = "K8SGEN_PRIVATE_IPV4";
                 };
-                nodeDrainTimeout = "10m";
               };
-              replicas = 3;
-              rolloutStrategy = {
-                rollingUpdate.maxSurge = 1;
-                type = "RollingUpdate";
-              };
-              version = "v1.34.2";
+              preKubeadmCommands = [
+                "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
+              ];
             };
+            machineTemplate = {
+              infrastructureRef = {
+                apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
+                kind = "HCloudMachineTemplate";
+                name = "ha-control-plane-b54d02eb";
+              };
+              nodeDrainTimeout = "10m";
+            };
+            replicas = 3;
+            rolloutStrategy = {
+              rollingUpdate.maxSurge = 1;
+              type = "RollingUpdate";
+            };
+            version = "v1.34.2";
           };
           "infrastructure.cluster.x-k8s.io".v1beta1 = {
             HCloudMachineTemplate.ha-control-plane-b54d02eb = {
-              apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-              kind = "HCloudMachineTemplate";
-              metadata = {
-                annotations = {
-                  "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-                  "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                };
-                labels."cluster.x-k8s.io/cluster-name" = "ha";
-                name = "ha-control-plane-b54d02eb";
-                namespace = "ha";
-              };
+              metadata.annotations."argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
               spec.template.spec = {
                 imageName = "ha-x86_64-3";
                 placementGroupName = "control-plane";
                 type = "cpx32";
               };
             };
-            HetznerCluster.ha = {
-              apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-              kind = "HetznerCluster";
-              metadata = {
-                annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                labels."cluster.x-k8s.io/cluster-name" = "ha";
-                name = "ha";
-                namespace = "ha";
+            HetznerCluster.ha.spec = {
+              controlPlaneEndpoint = {
+                host = "api.ha.example.org";
+                port = 6443;
               };
-              spec = {
-                controlPlaneEndpoint = {
-                  host = "api.ha.example.org";
-                  port = 6443;
-                };
-                controlPlaneLoadBalancer.enabled = false;
-                controlPlaneRegions = [
-                  "fsn1"
-                  "hel1"
-                  "nbg1"
-                ];
-                hcloudNetwork = {
-                  cidrBlock = "10.10.0.0/16";
-                  enabled = true;
-                  networkZone = "eu-central";
-                  subnetCidrBlock = "10.10.0.0/24";
-                };
-                hcloudPlacementGroups = [
-                  {
-                    name = "control-plane";
-                    type = "spread";
-                  }
-                  {
-                    name = "arm";
-                    type = "spread";
-                  }
-                  {
-                    name = "compute";
-                    type = "spread";
-                  }
-                  {
-                    name = "general";
-                    type = "spread";
-                  }
-                ];
-                hetznerSecretRef = {
-                  key.hcloudToken = "hcloud";
-                  name = "hetzner";
-                };
-                skipCreatingHetznerSecretInWorkloadCluster = true;
-                sshKeys.hcloud = [
-                  { name = "ops"; }
-                  { name = "ci@runner"; }
-                ];
+              controlPlaneLoadBalancer.enabled = false;
+              controlPlaneRegions = [
+                "fsn1"
+                "hel1"
+                "nbg1"
+              ];
+              hcloudNetwork = {
+                cidrBlock = "10.10.0.0/16";
+                enabled = true;
+                networkZone = "eu-central";
+                subnetCidrBlock = "10.10.0.0/24";
               };
+              hcloudPlacementGroups = [
+                {
+                  name = "control-plane";
+                  type = "spread";
+                }
+                {
+                  name = "arm";
+                  type = "spread";
+                }
+                {
+                  name = "compute";
+                  type = "spread";
+                }
+                {
+                  name = "general";
+                  type = "spread";
+                }
+              ];
+              hetznerSecretRef = {
+                key.hcloudToken = "hcloud";
+                name = "hetzner";
+              };
+              skipCreatingHetznerSecretInWorkloadCluster = true;
+              sshKeys.hcloud = [
+                { name = "ops"; }
+                { name = "ci@runner"; }
+              ];
             };
           };
           namespaces.ha.metadata.annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";

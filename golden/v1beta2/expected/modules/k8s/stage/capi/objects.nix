@@ -24,278 +24,228 @@
         # that it carries the same sync options: deleting it deletes them all.
         resources = {
           "cluster.x-k8s.io".v1beta2 = {
-            Cluster.stage = {
-              apiVersion = "cluster.x-k8s.io/v1beta2";
-              kind = "Cluster";
-              metadata = {
-                annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                labels."cluster.x-k8s.io/cluster-name" = "stage";
-                name = "stage";
-                namespace = "stage";
+            Cluster.stage.spec = {
+              clusterNetwork = {
+                apiServerPort = 6443;
+                pods.cidrBlocks = [ "10.133.0.0/16" ];
+                serviceDomain = "cluster.local";
+                services.cidrBlocks = [ "10.134.0.0/16" ];
               };
-              spec = {
-                clusterNetwork = {
-                  apiServerPort = 6443;
-                  pods.cidrBlocks = [ "10.133.0.0/16" ];
-                  serviceDomain = "cluster.local";
-                  services.cidrBlocks = [ "10.134.0.0/16" ];
-                };
-                controlPlaneEndpoint = {
-                  host = "api.stage.example.com";
-                  port = 6443;
-                };
-                controlPlaneRef = {
-                  apiGroup = "controlplane.cluster.x-k8s.io";
-                  kind = "KubeadmControlPlane";
-                  name = "stage-control-plane";
-                };
-                infrastructureRef = {
-                  apiGroup = "infrastructure.cluster.x-k8s.io";
-                  kind = "HetznerCluster";
-                  name = "stage";
-                };
+              controlPlaneEndpoint = {
+                host = "api.stage.example.com";
+                port = 6443;
+              };
+              controlPlaneRef = {
+                apiGroup = "controlplane.cluster.x-k8s.io";
+                kind = "KubeadmControlPlane";
+                name = "stage-control-plane";
+              };
+              infrastructureRef = {
+                apiGroup = "infrastructure.cluster.x-k8s.io";
+                kind = "HetznerCluster";
+                name = "stage";
               };
             };
-            MachineHealthCheck.stage-control-plane = {
-              apiVersion = "cluster.x-k8s.io/v1beta2";
-              kind = "MachineHealthCheck";
-              metadata = {
-                annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                labels."cluster.x-k8s.io/cluster-name" = "stage";
-                name = "stage-control-plane";
-                namespace = "stage";
+            MachineHealthCheck.stage-control-plane.spec = {
+              checks = {
+                nodeStartupTimeoutSeconds = lib.mkDefault 900;
+                unhealthyNodeConditions = [
+                  {
+                    status = "Unknown";
+                    timeoutSeconds = 300;
+                    type = "Ready";
+                  }
+                  {
+                    status = "False";
+                    timeoutSeconds = 300;
+                    type = "Ready";
+                  }
+                ];
               };
-              spec = {
-                checks = {
-                  nodeStartupTimeoutSeconds = lib.mkDefault 900;
-                  unhealthyNodeConditions = [
-                    {
-                      status = "Unknown";
-                      timeoutSeconds = 300;
-                      type = "Ready";
-                    }
-                    {
-                      status = "False";
-                      timeoutSeconds = 300;
-                      type = "Ready";
-                    }
-                  ];
-                };
-                clusterName = "stage";
-                selector.matchLabels."cluster.x-k8s.io/control-plane" = "";
-              };
+              clusterName = "stage";
+              selector.matchLabels."cluster.x-k8s.io/control-plane" = "";
             };
           };
-          "controlplane.cluster.x-k8s.io".v1beta2.KubeadmControlPlane.stage-control-plane = {
-            apiVersion = "controlplane.cluster.x-k8s.io/v1beta2";
-            kind = "KubeadmControlPlane";
-            metadata = {
-              annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-              labels."cluster.x-k8s.io/cluster-name" = "stage";
-              name = "stage-control-plane";
-              namespace = "stage";
-            };
-            spec = {
-              kubeadmConfigSpec = {
-                clusterConfiguration = {
-                  apiServer = {
-                    certSANs = [ "api.stage.example.com" ];
-                    extraArgs = [
-                      {
-                        name = "audit-log-maxage";
-                        value = "30";
-                      }
-                    ];
-                  };
-                  controllerManager.extraArgs = [
+          "controlplane.cluster.x-k8s.io".v1beta2.KubeadmControlPlane.stage-control-plane.spec = {
+            kubeadmConfigSpec = {
+              clusterConfiguration = {
+                apiServer = {
+                  certSANs = [ "api.stage.example.com" ];
+                  extraArgs = [
                     {
-                      name = "allocate-node-cidrs";
-                      value = "false";
+                      name = "audit-log-maxage";
+                      value = "30";
                     }
                   ];
                 };
-                files = [
+                controllerManager.extraArgs = [
                   {
-                    content = ''
-                      #!/bin/sh
-                      # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
-                      # the Hetzner private network into the kubeadm configuration files named as
-                      # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
-                      # API server on it and the kubelet registers it as the node's address.
-                      set -eu
-                      url=http://169.254.169.254/hetzner/v1/metadata/private-networks
-                      address=""
-                      tries=0
-                      while :; do
-                        address=$(curl --fail --silent --show-error --max-time 5 "$url" |
-                          sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
-                        if [ -n "$address" ]; then break; fi
-                        tries=$((tries + 1))
-                        if [ "$tries" -ge 60 ]; then
-                          echo "k8sgen: no private network address at $url after $tries tries" >&2
-                          exit 1
-                        fi
-                        sleep 2
-                      done
-                      for file in "$@"; do
-                        if [ -f "$file" ]; then
-                          sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
-                        fi
-                      done
-                      echo "k8sgen: private address $address"
-                    '';
-                    owner = "root:root";
-                    path = "/run/k8sgen/private-address.sh";
-                    permissions = "0700";
-                  }
-                  {
-                    content = "{\"apiVersion\":\"kubelet.config.k8s.io/v1beta1\",\"kind\":\"KubeletConfiguration\",\"clusterDNS\":[\"10.134.0.53\"]}";
-                    owner = "root:root";
-                    path = "/etc/kubernetes/patches/kubeletconfiguration000+strategic.json";
-                    permissions = "0644";
-                  }
-                  {
-                    content = "{\"spec\":{\"priorityClassName\":\"system-node-critical\"}}";
-                    owner = "root:root";
-                    path = "/etc/kubernetes/patches/kube-apiserver001+merge.json";
-                    permissions = "0644";
-                  }
-                  {
-                    content = "{\"apiVersion\":\"kubelet.config.k8s.io/v1beta1\",\"kind\":\"KubeletConfiguration\",\"serializeImagePulls\":false}";
-                    owner = "root:root";
-                    path = "/etc/kubernetes/patches/kubeletconfiguration002+strategic.json";
-                    permissions = "0644";
+                    name = "allocate-node-cidrs";
+                    value = "false";
                   }
                 ];
-                initConfiguration = {
-                  localAPIEndpoint.advertiseAddress = "K8SGEN_PRIVATE_IPV4";
-                  nodeRegistration.kubeletExtraArgs = [
-                    {
-                      name = "cloud-provider";
-                      value = "external";
-                    }
-                    {
-                      name = "max-pods";
-                      value = "200";
-                    }
-                    {
-                      name = "node-ip";
-                      value = "K8SGEN_PRIVATE_IPV4";
-                    }
-                  ];
-                  patches.directory = "/etc/kubernetes/patches";
-                  skipPhases = [
-                    "addon/kube-proxy"
-                    "addon/coredns"
-                  ];
-                };
-                joinConfiguration = {
-                  controlPlane.localAPIEndpoint.advertiseAddress = "K8SGEN_PRIVATE_IPV4";
-                  nodeRegistration.kubeletExtraArgs = [
-                    {
-                      name = "cloud-provider";
-                      value = "external";
-                    }
-                    {
-                      name = "max-pods";
-                      value = "200";
-                    }
-                    {
-                      name = "node-ip";
-                      value = "K8SGEN_PRIVATE_IPV4";
-                    }
-                  ];
-                  patches.directory = "/etc/kubernetes/patches";
-                };
-                preKubeadmCommands = [
-                  "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
+              };
+              files = [
+                {
+                  content = ''
+                    #!/bin/sh
+                    # Written by k8sgen (ClusterAPI bootstrap data). Puts this server's address in
+                    # the Hetzner private network into the kubeadm configuration files named as
+                    # arguments, where K8SGEN_PRIVATE_IPV4 stands: kubeadm advertises etcd and the
+                    # API server on it and the kubelet registers it as the node's address.
+                    set -eu
+                    url=http://169.254.169.254/hetzner/v1/metadata/private-networks
+                    address=""
+                    tries=0
+                    while :; do
+                      address=$(curl --fail --silent --show-error --max-time 5 "$url" |
+                        sed -n 's/^[ -]*ip: *\([0-9][0-9.]*\) *$/\1/p' | head -n 1) || address=""
+                      if [ -n "$address" ]; then break; fi
+                      tries=$((tries + 1))
+                      if [ "$tries" -ge 60 ]; then
+                        echo "k8sgen: no private network address at $url after $tries tries" >&2
+                        exit 1
+                      fi
+                      sleep 2
+                    done
+                    for file in "$@"; do
+                      if [ -f "$file" ]; then
+                        sed -i "s/K8SGEN_PRIVATE_IPV4/$address/g" "$file"
+                      fi
+                    done
+                    echo "k8sgen: private address $address"
+                  '';
+                  owner = "root:root";
+                  path = "/run/k8sgen/private-address.sh";
+                  permissions = "0700";
+                }
+                {
+                  content = "{\"apiVersion\":\"kubelet.config.k8s.io/v1beta1\",\"kind\":\"KubeletConfiguration\",\"clusterDNS\":[\"10.134.0.53\"]}";
+                  owner = "root:root";
+                  path = "/etc/kubernetes/patches/kubeletconfiguration000+strategic.json";
+                  permissions = "0644";
+                }
+                {
+                  content = "{\"spec\":{\"priorityClassName\":\"system-node-critical\"}}";
+                  owner = "root:root";
+                  path = "/etc/kubernetes/patches/kube-apiserver001+merge.json";
+                  permissions = "0644";
+                }
+                {
+                  content = "{\"apiVersion\":\"kubelet.config.k8s.io/v1beta1\",\"kind\":\"KubeletConfiguration\",\"serializeImagePulls\":false}";
+                  owner = "root:root";
+                  path = "/etc/kubernetes/patches/kubeletconfiguration002+strategic.json";
+                  permissions = "0644";
+                }
+              ];
+              initConfiguration = {
+                localAPIEndpoint.advertiseAddress = "K8SGEN_PRIVATE_IPV4";
+                nodeRegistration.kubeletExtraArgs = [
+                  {
+                    name = "cloud-provider";
+                    value = "external";
+                  }
+                  {
+                    name = "max-pods";
+                    value = "200";
+                  }
+                  {
+                    name = "node-ip";
+                    value = "K8SGEN_PRIVATE_IPV4";
+                  }
+                ];
+                patches.directory = "/etc/kubernetes/patches";
+                skipPhases = [
+                  "addon/kube-proxy"
+                  "addon/coredns"
                 ];
               };
-              machineTemplate.spec = {
-                deletion.nodeDrainTimeoutSeconds = 900;
-                infrastructureRef = {
-                  apiGroup = "infrastructure.cluster.x-k8s.io";
-                  kind = "HCloudMachineTemplate";
-                  name = "stage-control-plane-a2fd7206";
-                };
+              joinConfiguration = {
+                controlPlane.localAPIEndpoint.advertiseAddress = "K8SGEN_PRIVATE_IPV4";
+                nodeRegistration.kubeletExtraArgs = [
+                  {
+                    name = "cloud-provider";
+                    value = "external";
+                  }
+                  {
+                    name = "max-pods";
+                    value = "200";
+                  }
+                  {
+                    name = "node-ip";
+                    value = "K8SGEN_PRIVATE_IPV4";
+                  }
+                ];
+                patches.directory = "/etc/kubernetes/patches";
               };
-              replicas = 3;
-              rollout.strategy = {
-                rollingUpdate.maxSurge = 1;
-                type = "RollingUpdate";
-              };
-              version = "v1.34.2";
+              preKubeadmCommands = [
+                "/bin/sh /run/k8sgen/private-address.sh /run/kubeadm/kubeadm.yaml /run/kubeadm/kubeadm-join-config.yaml"
+              ];
             };
+            machineTemplate.spec = {
+              deletion.nodeDrainTimeoutSeconds = 900;
+              infrastructureRef = {
+                apiGroup = "infrastructure.cluster.x-k8s.io";
+                kind = "HCloudMachineTemplate";
+                name = "stage-control-plane-a2fd7206";
+              };
+            };
+            replicas = 3;
+            rollout.strategy = {
+              rollingUpdate.maxSurge = 1;
+              type = "RollingUpdate";
+            };
+            version = "v1.34.2";
           };
           "infrastructure.cluster.x-k8s.io".v1beta1 = {
             HCloudMachineTemplate.stage-control-plane-a2fd7206 = {
-              apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-              kind = "HCloudMachineTemplate";
-              metadata = {
-                annotations = {
-                  "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-                  "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                };
-                labels."cluster.x-k8s.io/cluster-name" = "stage";
-                name = "stage-control-plane-a2fd7206";
-                namespace = "stage";
-              };
+              metadata.annotations."argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
               spec.template.spec = {
                 imageName = "stage-x86_64-3";
                 placementGroupName = "control-plane";
                 type = "cx33";
               };
             };
-            HetznerCluster.stage = {
-              apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-              kind = "HetznerCluster";
-              metadata = {
-                annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-                labels."cluster.x-k8s.io/cluster-name" = "stage";
-                name = "stage";
-                namespace = "stage";
+            HetznerCluster.stage.spec = {
+              controlPlaneEndpoint = {
+                host = "api.stage.example.com";
+                port = 6443;
               };
-              spec = {
-                controlPlaneEndpoint = {
-                  host = "api.stage.example.com";
-                  port = 6443;
-                };
-                controlPlaneLoadBalancer.enabled = false;
-                controlPlaneRegions = [
-                  "fsn1"
-                  "hel1"
-                  "nbg1"
-                ];
-                hcloudNetwork = {
-                  cidrBlock = "10.1.0.0/16";
-                  enabled = true;
-                  networkZone = "eu-central";
-                  subnetCidrBlock = "10.1.0.0/24";
-                };
-                hcloudPlacementGroups = [
-                  {
-                    name = "control-plane";
-                    type = "spread";
-                  }
-                  {
-                    name = "batch";
-                    type = "spread";
-                  }
-                  {
-                    name = "general";
-                    type = "spread";
-                  }
-                ];
-                hetznerSecretRef = {
-                  key.hcloudToken = "hcloud";
-                  name = "hetzner";
-                };
-                skipCreatingHetznerSecretInWorkloadCluster = true;
-                sshKeys.hcloud = [
-                  { name = "ops"; }
-                  { name = "ci"; }
-                ];
+              controlPlaneLoadBalancer.enabled = false;
+              controlPlaneRegions = [
+                "fsn1"
+                "hel1"
+                "nbg1"
+              ];
+              hcloudNetwork = {
+                cidrBlock = "10.1.0.0/16";
+                enabled = true;
+                networkZone = "eu-central";
+                subnetCidrBlock = "10.1.0.0/24";
               };
+              hcloudPlacementGroups = [
+                {
+                  name = "control-plane";
+                  type = "spread";
+                }
+                {
+                  name = "batch";
+                  type = "spread";
+                }
+                {
+                  name = "general";
+                  type = "spread";
+                }
+              ];
+              hetznerSecretRef = {
+                key.hcloudToken = "hcloud";
+                name = "hetzner";
+              };
+              skipCreatingHetznerSecretInWorkloadCluster = true;
+              sshKeys.hcloud = [
+                { name = "ops"; }
+                { name = "ci"; }
+              ];
             };
           };
           namespaces.stage.metadata.annotations."argocd.argoproj.io/sync-options" =

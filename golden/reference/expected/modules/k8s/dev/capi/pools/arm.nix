@@ -9,17 +9,7 @@
       # The pool "arm".
       applications.capi.resources = {
         "bootstrap.cluster.x-k8s.io".v1beta2.KubeadmConfigTemplate.dev-arm-bcc65a25 = {
-          apiVersion = "bootstrap.cluster.x-k8s.io/v1beta2";
-          kind = "KubeadmConfigTemplate";
-          metadata = {
-            annotations = {
-              "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-              "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-            };
-            labels."cluster.x-k8s.io/cluster-name" = "dev";
-            name = "dev-arm-bcc65a25";
-            namespace = "dev";
-          };
+          metadata.annotations."argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
           spec.template.spec = {
             files = [
               {
@@ -85,95 +75,65 @@
           };
         };
         "cluster.x-k8s.io".v1beta2 = {
-          MachineDeployment.dev-arm = {
-            apiVersion = "cluster.x-k8s.io/v1beta2";
-            kind = "MachineDeployment";
-            metadata = {
-              annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-              labels."cluster.x-k8s.io/cluster-name" = "dev";
-              name = "dev-arm";
-              namespace = "dev";
-            };
-            spec = {
-              clusterName = "dev";
-              replicas = 1;
-              rollout.strategy = {
-                rollingUpdate = {
-                  maxSurge = 0;
-                  maxUnavailable = 1;
-                };
-                type = "RollingUpdate";
+          MachineDeployment.dev-arm.spec = {
+            clusterName = "dev";
+            replicas = 1;
+            rollout.strategy = {
+              rollingUpdate = {
+                maxSurge = 0;
+                maxUnavailable = 1;
               };
-              selector.matchLabels = {
+              type = "RollingUpdate";
+            };
+            selector.matchLabels = {
+              "cluster.x-k8s.io/cluster-name" = "dev";
+              "cluster.x-k8s.io/deployment-name" = "dev-arm";
+            };
+            template = {
+              metadata.labels = {
                 "cluster.x-k8s.io/cluster-name" = "dev";
                 "cluster.x-k8s.io/deployment-name" = "dev-arm";
               };
-              template = {
-                metadata.labels = {
-                  "cluster.x-k8s.io/cluster-name" = "dev";
-                  "cluster.x-k8s.io/deployment-name" = "dev-arm";
+              spec = {
+                bootstrap.configRef = {
+                  apiGroup = "bootstrap.cluster.x-k8s.io";
+                  kind = "KubeadmConfigTemplate";
+                  name = "dev-arm-bcc65a25";
                 };
-                spec = {
-                  bootstrap.configRef = {
-                    apiGroup = "bootstrap.cluster.x-k8s.io";
-                    kind = "KubeadmConfigTemplate";
-                    name = "dev-arm-bcc65a25";
-                  };
-                  clusterName = "dev";
-                  deletion.nodeDrainTimeoutSeconds = 600;
-                  failureDomain = "fsn1";
-                  infrastructureRef = {
-                    apiGroup = "infrastructure.cluster.x-k8s.io";
-                    kind = "HCloudMachineTemplate";
-                    name = "dev-arm-f8de9291";
-                  };
-                  version = "v1.34.2";
+                clusterName = "dev";
+                deletion.nodeDrainTimeoutSeconds = 600;
+                failureDomain = "fsn1";
+                infrastructureRef = {
+                  apiGroup = "infrastructure.cluster.x-k8s.io";
+                  kind = "HCloudMachineTemplate";
+                  name = "dev-arm-f8de9291";
                 };
+                version = "v1.34.2";
               };
             };
           };
-          MachineHealthCheck.dev-arm = {
-            apiVersion = "cluster.x-k8s.io/v1beta2";
-            kind = "MachineHealthCheck";
-            metadata = {
-              annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-              labels."cluster.x-k8s.io/cluster-name" = "dev";
-              name = "dev-arm";
-              namespace = "dev";
+          MachineHealthCheck.dev-arm.spec = {
+            checks = {
+              nodeStartupTimeoutSeconds = lib.mkDefault 600;
+              unhealthyNodeConditions = [
+                {
+                  status = "Unknown";
+                  timeoutSeconds = 300;
+                  type = "Ready";
+                }
+                {
+                  status = "False";
+                  timeoutSeconds = 300;
+                  type = "Ready";
+                }
+              ];
             };
-            spec = {
-              checks = {
-                nodeStartupTimeoutSeconds = lib.mkDefault 600;
-                unhealthyNodeConditions = [
-                  {
-                    status = "Unknown";
-                    timeoutSeconds = 300;
-                    type = "Ready";
-                  }
-                  {
-                    status = "False";
-                    timeoutSeconds = 300;
-                    type = "Ready";
-                  }
-                ];
-              };
-              clusterName = "dev";
-              selector.matchLabels."cluster.x-k8s.io/deployment-name" = "dev-arm";
-            };
+            clusterName = "dev";
+            selector.matchLabels."cluster.x-k8s.io/deployment-name" = "dev-arm";
           };
         };
         "infrastructure.cluster.x-k8s.io".v1beta1.HCloudMachineTemplate.dev-arm-f8de9291 = {
-          apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-          kind = "HCloudMachineTemplate";
-          metadata = {
-            annotations = {
-              "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-              "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-            };
-            labels."cluster.x-k8s.io/cluster-name" = "dev";
-            name = "dev-arm-f8de9291";
-            namespace = "dev";
-          };
+          metadata.annotations."argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
           spec.template.spec = {
             imageName = "dev-aarch64-1";
             placementGroupName = "arm";

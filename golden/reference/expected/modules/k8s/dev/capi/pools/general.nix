@@ -9,17 +9,7 @@
       # The pool "general".
       applications.capi.resources = {
         "bootstrap.cluster.x-k8s.io".v1beta2.KubeadmConfigTemplate.dev-general-bbf2f385 = {
-          apiVersion = "bootstrap.cluster.x-k8s.io/v1beta2";
-          kind = "KubeadmConfigTemplate";
-          metadata = {
-            annotations = {
-              "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-              "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-            };
-            labels."cluster.x-k8s.io/cluster-name" = "dev";
-            name = "dev-general-bbf2f385";
-            namespace = "dev";
-          };
+          metadata.annotations."argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
           spec.template.spec = {
             files = [
               {
@@ -72,95 +62,65 @@
           };
         };
         "cluster.x-k8s.io".v1beta2 = {
-          MachineDeployment.dev-general = {
-            apiVersion = "cluster.x-k8s.io/v1beta2";
-            kind = "MachineDeployment";
-            metadata = {
-              annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-              labels."cluster.x-k8s.io/cluster-name" = "dev";
-              name = "dev-general";
-              namespace = "dev";
-            };
-            spec = {
-              clusterName = "dev";
-              replicas = 2;
-              rollout.strategy = {
-                rollingUpdate = {
-                  maxSurge = 0;
-                  maxUnavailable = 1;
-                };
-                type = "RollingUpdate";
+          MachineDeployment.dev-general.spec = {
+            clusterName = "dev";
+            replicas = 2;
+            rollout.strategy = {
+              rollingUpdate = {
+                maxSurge = 0;
+                maxUnavailable = 1;
               };
-              selector.matchLabels = {
+              type = "RollingUpdate";
+            };
+            selector.matchLabels = {
+              "cluster.x-k8s.io/cluster-name" = "dev";
+              "cluster.x-k8s.io/deployment-name" = "dev-general";
+            };
+            template = {
+              metadata.labels = {
                 "cluster.x-k8s.io/cluster-name" = "dev";
                 "cluster.x-k8s.io/deployment-name" = "dev-general";
               };
-              template = {
-                metadata.labels = {
-                  "cluster.x-k8s.io/cluster-name" = "dev";
-                  "cluster.x-k8s.io/deployment-name" = "dev-general";
+              spec = {
+                bootstrap.configRef = {
+                  apiGroup = "bootstrap.cluster.x-k8s.io";
+                  kind = "KubeadmConfigTemplate";
+                  name = "dev-general-bbf2f385";
                 };
-                spec = {
-                  bootstrap.configRef = {
-                    apiGroup = "bootstrap.cluster.x-k8s.io";
-                    kind = "KubeadmConfigTemplate";
-                    name = "dev-general-bbf2f385";
-                  };
-                  clusterName = "dev";
-                  deletion.nodeDrainTimeoutSeconds = 600;
-                  failureDomain = "fsn1";
-                  infrastructureRef = {
-                    apiGroup = "infrastructure.cluster.x-k8s.io";
-                    kind = "HCloudMachineTemplate";
-                    name = "dev-general-32c77bb6";
-                  };
-                  version = "v1.34.2";
+                clusterName = "dev";
+                deletion.nodeDrainTimeoutSeconds = 600;
+                failureDomain = "fsn1";
+                infrastructureRef = {
+                  apiGroup = "infrastructure.cluster.x-k8s.io";
+                  kind = "HCloudMachineTemplate";
+                  name = "dev-general-32c77bb6";
                 };
+                version = "v1.34.2";
               };
             };
           };
-          MachineHealthCheck.dev-general = {
-            apiVersion = "cluster.x-k8s.io/v1beta2";
-            kind = "MachineHealthCheck";
-            metadata = {
-              annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-              labels."cluster.x-k8s.io/cluster-name" = "dev";
-              name = "dev-general";
-              namespace = "dev";
+          MachineHealthCheck.dev-general.spec = {
+            checks = {
+              nodeStartupTimeoutSeconds = lib.mkDefault 600;
+              unhealthyNodeConditions = [
+                {
+                  status = "Unknown";
+                  timeoutSeconds = 300;
+                  type = "Ready";
+                }
+                {
+                  status = "False";
+                  timeoutSeconds = 300;
+                  type = "Ready";
+                }
+              ];
             };
-            spec = {
-              checks = {
-                nodeStartupTimeoutSeconds = lib.mkDefault 600;
-                unhealthyNodeConditions = [
-                  {
-                    status = "Unknown";
-                    timeoutSeconds = 300;
-                    type = "Ready";
-                  }
-                  {
-                    status = "False";
-                    timeoutSeconds = 300;
-                    type = "Ready";
-                  }
-                ];
-              };
-              clusterName = "dev";
-              selector.matchLabels."cluster.x-k8s.io/deployment-name" = "dev-general";
-            };
+            clusterName = "dev";
+            selector.matchLabels."cluster.x-k8s.io/deployment-name" = "dev-general";
           };
         };
         "infrastructure.cluster.x-k8s.io".v1beta1.HCloudMachineTemplate.dev-general-32c77bb6 = {
-          apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-          kind = "HCloudMachineTemplate";
-          metadata = {
-            annotations = {
-              "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-              "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-            };
-            labels."cluster.x-k8s.io/cluster-name" = "dev";
-            name = "dev-general-32c77bb6";
-            namespace = "dev";
-          };
+          metadata.annotations."argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
           spec.template.spec = {
             imageName = "dev-x86_64-1";
             placementGroupName = "general";

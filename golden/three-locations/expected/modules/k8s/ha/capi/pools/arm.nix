@@ -9,17 +9,7 @@
       # The pool "arm".
       applications.capi.resources = {
         "bootstrap.cluster.x-k8s.io".v1beta1.KubeadmConfigTemplate.ha-arm-da527745 = {
-          apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
-          kind = "KubeadmConfigTemplate";
-          metadata = {
-            annotations = {
-              "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-              "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-            };
-            labels."cluster.x-k8s.io/cluster-name" = "ha";
-            name = "ha-arm-da527745";
-            namespace = "ha";
-          };
+          metadata.annotations."argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
           spec.template.spec = {
             files = [
               {
@@ -76,93 +66,63 @@
           };
         };
         "cluster.x-k8s.io".v1beta1 = {
-          MachineDeployment.ha-arm = {
-            apiVersion = "cluster.x-k8s.io/v1beta1";
-            kind = "MachineDeployment";
-            metadata = {
-              annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-              labels."cluster.x-k8s.io/cluster-name" = "ha";
-              name = "ha-arm";
-              namespace = "ha";
+          MachineDeployment.ha-arm.spec = {
+            clusterName = "ha";
+            replicas = 2;
+            selector.matchLabels = {
+              "cluster.x-k8s.io/cluster-name" = "ha";
+              "cluster.x-k8s.io/deployment-name" = "ha-arm";
             };
-            spec = {
-              clusterName = "ha";
-              replicas = 2;
-              selector.matchLabels = {
+            strategy = {
+              rollingUpdate = {
+                maxSurge = 0;
+                maxUnavailable = 1;
+              };
+              type = "RollingUpdate";
+            };
+            template = {
+              metadata.labels = {
                 "cluster.x-k8s.io/cluster-name" = "ha";
                 "cluster.x-k8s.io/deployment-name" = "ha-arm";
               };
-              strategy = {
-                rollingUpdate = {
-                  maxSurge = 0;
-                  maxUnavailable = 1;
+              spec = {
+                bootstrap.configRef = {
+                  apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
+                  kind = "KubeadmConfigTemplate";
+                  name = "ha-arm-da527745";
                 };
-                type = "RollingUpdate";
-              };
-              template = {
-                metadata.labels = {
-                  "cluster.x-k8s.io/cluster-name" = "ha";
-                  "cluster.x-k8s.io/deployment-name" = "ha-arm";
+                clusterName = "ha";
+                failureDomain = "fsn1";
+                infrastructureRef = {
+                  apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
+                  kind = "HCloudMachineTemplate";
+                  name = "ha-arm-3257ac50";
                 };
-                spec = {
-                  bootstrap.configRef = {
-                    apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
-                    kind = "KubeadmConfigTemplate";
-                    name = "ha-arm-da527745";
-                  };
-                  clusterName = "ha";
-                  failureDomain = "fsn1";
-                  infrastructureRef = {
-                    apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                    kind = "HCloudMachineTemplate";
-                    name = "ha-arm-3257ac50";
-                  };
-                  nodeDrainTimeout = "10m";
-                  version = "v1.34.2";
-                };
+                nodeDrainTimeout = "10m";
+                version = "v1.34.2";
               };
             };
           };
-          MachineHealthCheck.ha-arm = {
-            apiVersion = "cluster.x-k8s.io/v1beta1";
-            kind = "MachineHealthCheck";
-            metadata = {
-              annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-              labels."cluster.x-k8s.io/cluster-name" = "ha";
-              name = "ha-arm";
-              namespace = "ha";
-            };
-            spec = {
-              clusterName = "ha";
-              nodeStartupTimeout = lib.mkDefault "600s";
-              selector.matchLabels."cluster.x-k8s.io/deployment-name" = "ha-arm";
-              unhealthyConditions = [
-                {
-                  status = "Unknown";
-                  timeout = "300s";
-                  type = "Ready";
-                }
-                {
-                  status = "False";
-                  timeout = "300s";
-                  type = "Ready";
-                }
-              ];
-            };
+          MachineHealthCheck.ha-arm.spec = {
+            clusterName = "ha";
+            nodeStartupTimeout = lib.mkDefault "600s";
+            selector.matchLabels."cluster.x-k8s.io/deployment-name" = "ha-arm";
+            unhealthyConditions = [
+              {
+                status = "Unknown";
+                timeout = "300s";
+                type = "Ready";
+              }
+              {
+                status = "False";
+                timeout = "300s";
+                type = "Ready";
+              }
+            ];
           };
         };
         "infrastructure.cluster.x-k8s.io".v1beta1.HCloudMachineTemplate.ha-arm-3257ac50 = {
-          apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-          kind = "HCloudMachineTemplate";
-          metadata = {
-            annotations = {
-              "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-              "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-            };
-            labels."cluster.x-k8s.io/cluster-name" = "ha";
-            name = "ha-arm-3257ac50";
-            namespace = "ha";
-          };
+          metadata.annotations."argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
           spec.template.spec = {
             imageName = "ha-aarch64-3";
             placementGroupName = "arm";

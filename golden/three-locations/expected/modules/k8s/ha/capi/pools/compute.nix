@@ -9,17 +9,7 @@
       # The pool "compute".
       applications.capi.resources = {
         "bootstrap.cluster.x-k8s.io".v1beta1.KubeadmConfigTemplate.ha-compute-316666b7 = {
-          apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
-          kind = "KubeadmConfigTemplate";
-          metadata = {
-            annotations = {
-              "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-              "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-            };
-            labels."cluster.x-k8s.io/cluster-name" = "ha";
-            name = "ha-compute-316666b7";
-            namespace = "ha";
-          };
+          metadata.annotations."argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
           spec.template.spec = {
             files = [
               {
@@ -67,93 +57,63 @@
           };
         };
         "cluster.x-k8s.io".v1beta1 = {
-          MachineDeployment.ha-compute = {
-            apiVersion = "cluster.x-k8s.io/v1beta1";
-            kind = "MachineDeployment";
-            metadata = {
-              annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-              labels."cluster.x-k8s.io/cluster-name" = "ha";
-              name = "ha-compute";
-              namespace = "ha";
+          MachineDeployment.ha-compute.spec = {
+            clusterName = "ha";
+            replicas = 2;
+            selector.matchLabels = {
+              "cluster.x-k8s.io/cluster-name" = "ha";
+              "cluster.x-k8s.io/deployment-name" = "ha-compute";
             };
-            spec = {
-              clusterName = "ha";
-              replicas = 2;
-              selector.matchLabels = {
+            strategy = {
+              rollingUpdate = {
+                maxSurge = 0;
+                maxUnavailable = 1;
+              };
+              type = "RollingUpdate";
+            };
+            template = {
+              metadata.labels = {
                 "cluster.x-k8s.io/cluster-name" = "ha";
                 "cluster.x-k8s.io/deployment-name" = "ha-compute";
               };
-              strategy = {
-                rollingUpdate = {
-                  maxSurge = 0;
-                  maxUnavailable = 1;
+              spec = {
+                bootstrap.configRef = {
+                  apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
+                  kind = "KubeadmConfigTemplate";
+                  name = "ha-compute-316666b7";
                 };
-                type = "RollingUpdate";
-              };
-              template = {
-                metadata.labels = {
-                  "cluster.x-k8s.io/cluster-name" = "ha";
-                  "cluster.x-k8s.io/deployment-name" = "ha-compute";
+                clusterName = "ha";
+                failureDomain = "hel1";
+                infrastructureRef = {
+                  apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
+                  kind = "HCloudMachineTemplate";
+                  name = "ha-compute-5c8c27e9";
                 };
-                spec = {
-                  bootstrap.configRef = {
-                    apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
-                    kind = "KubeadmConfigTemplate";
-                    name = "ha-compute-316666b7";
-                  };
-                  clusterName = "ha";
-                  failureDomain = "hel1";
-                  infrastructureRef = {
-                    apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                    kind = "HCloudMachineTemplate";
-                    name = "ha-compute-5c8c27e9";
-                  };
-                  nodeDrainTimeout = "10m";
-                  version = "v1.34.2";
-                };
+                nodeDrainTimeout = "10m";
+                version = "v1.34.2";
               };
             };
           };
-          MachineHealthCheck.ha-compute = {
-            apiVersion = "cluster.x-k8s.io/v1beta1";
-            kind = "MachineHealthCheck";
-            metadata = {
-              annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-              labels."cluster.x-k8s.io/cluster-name" = "ha";
-              name = "ha-compute";
-              namespace = "ha";
-            };
-            spec = {
-              clusterName = "ha";
-              nodeStartupTimeout = lib.mkDefault "600s";
-              selector.matchLabels."cluster.x-k8s.io/deployment-name" = "ha-compute";
-              unhealthyConditions = [
-                {
-                  status = "Unknown";
-                  timeout = "300s";
-                  type = "Ready";
-                }
-                {
-                  status = "False";
-                  timeout = "300s";
-                  type = "Ready";
-                }
-              ];
-            };
+          MachineHealthCheck.ha-compute.spec = {
+            clusterName = "ha";
+            nodeStartupTimeout = lib.mkDefault "600s";
+            selector.matchLabels."cluster.x-k8s.io/deployment-name" = "ha-compute";
+            unhealthyConditions = [
+              {
+                status = "Unknown";
+                timeout = "300s";
+                type = "Ready";
+              }
+              {
+                status = "False";
+                timeout = "300s";
+                type = "Ready";
+              }
+            ];
           };
         };
         "infrastructure.cluster.x-k8s.io".v1beta1.HCloudMachineTemplate.ha-compute-5c8c27e9 = {
-          apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-          kind = "HCloudMachineTemplate";
-          metadata = {
-            annotations = {
-              "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-              "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-            };
-            labels."cluster.x-k8s.io/cluster-name" = "ha";
-            name = "ha-compute-5c8c27e9";
-            namespace = "ha";
-          };
+          metadata.annotations."argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
           spec.template.spec = {
             imageName = "ha-x86_64-3";
             placementGroupName = "compute";

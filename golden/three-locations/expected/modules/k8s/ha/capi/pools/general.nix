@@ -9,17 +9,7 @@
       # The pool "general".
       applications.capi.resources = {
         "bootstrap.cluster.x-k8s.io".v1beta1.KubeadmConfigTemplate.ha-general-adad8bf8 = {
-          apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
-          kind = "KubeadmConfigTemplate";
-          metadata = {
-            annotations = {
-              "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-              "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-            };
-            labels."cluster.x-k8s.io/cluster-name" = "ha";
-            name = "ha-general-adad8bf8";
-            namespace = "ha";
-          };
+          metadata.annotations."argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
           spec.template.spec = {
             files = [
               {
@@ -66,93 +56,63 @@
           };
         };
         "cluster.x-k8s.io".v1beta1 = {
-          MachineDeployment.ha-general = {
-            apiVersion = "cluster.x-k8s.io/v1beta1";
-            kind = "MachineDeployment";
-            metadata = {
-              annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-              labels."cluster.x-k8s.io/cluster-name" = "ha";
-              name = "ha-general";
-              namespace = "ha";
+          MachineDeployment.ha-general.spec = {
+            clusterName = "ha";
+            replicas = 3;
+            selector.matchLabels = {
+              "cluster.x-k8s.io/cluster-name" = "ha";
+              "cluster.x-k8s.io/deployment-name" = "ha-general";
             };
-            spec = {
-              clusterName = "ha";
-              replicas = 3;
-              selector.matchLabels = {
+            strategy = {
+              rollingUpdate = {
+                maxSurge = 0;
+                maxUnavailable = 1;
+              };
+              type = "RollingUpdate";
+            };
+            template = {
+              metadata.labels = {
                 "cluster.x-k8s.io/cluster-name" = "ha";
                 "cluster.x-k8s.io/deployment-name" = "ha-general";
               };
-              strategy = {
-                rollingUpdate = {
-                  maxSurge = 0;
-                  maxUnavailable = 1;
+              spec = {
+                bootstrap.configRef = {
+                  apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
+                  kind = "KubeadmConfigTemplate";
+                  name = "ha-general-adad8bf8";
                 };
-                type = "RollingUpdate";
-              };
-              template = {
-                metadata.labels = {
-                  "cluster.x-k8s.io/cluster-name" = "ha";
-                  "cluster.x-k8s.io/deployment-name" = "ha-general";
+                clusterName = "ha";
+                failureDomain = "nbg1";
+                infrastructureRef = {
+                  apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
+                  kind = "HCloudMachineTemplate";
+                  name = "ha-general-259fa35f";
                 };
-                spec = {
-                  bootstrap.configRef = {
-                    apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
-                    kind = "KubeadmConfigTemplate";
-                    name = "ha-general-adad8bf8";
-                  };
-                  clusterName = "ha";
-                  failureDomain = "nbg1";
-                  infrastructureRef = {
-                    apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                    kind = "HCloudMachineTemplate";
-                    name = "ha-general-259fa35f";
-                  };
-                  nodeDrainTimeout = "10m";
-                  version = "v1.34.2";
-                };
+                nodeDrainTimeout = "10m";
+                version = "v1.34.2";
               };
             };
           };
-          MachineHealthCheck.ha-general = {
-            apiVersion = "cluster.x-k8s.io/v1beta1";
-            kind = "MachineHealthCheck";
-            metadata = {
-              annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-              labels."cluster.x-k8s.io/cluster-name" = "ha";
-              name = "ha-general";
-              namespace = "ha";
-            };
-            spec = {
-              clusterName = "ha";
-              nodeStartupTimeout = lib.mkDefault "600s";
-              selector.matchLabels."cluster.x-k8s.io/deployment-name" = "ha-general";
-              unhealthyConditions = [
-                {
-                  status = "Unknown";
-                  timeout = "300s";
-                  type = "Ready";
-                }
-                {
-                  status = "False";
-                  timeout = "300s";
-                  type = "Ready";
-                }
-              ];
-            };
+          MachineHealthCheck.ha-general.spec = {
+            clusterName = "ha";
+            nodeStartupTimeout = lib.mkDefault "600s";
+            selector.matchLabels."cluster.x-k8s.io/deployment-name" = "ha-general";
+            unhealthyConditions = [
+              {
+                status = "Unknown";
+                timeout = "300s";
+                type = "Ready";
+              }
+              {
+                status = "False";
+                timeout = "300s";
+                type = "Ready";
+              }
+            ];
           };
         };
         "infrastructure.cluster.x-k8s.io".v1beta1.HCloudMachineTemplate.ha-general-259fa35f = {
-          apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-          kind = "HCloudMachineTemplate";
-          metadata = {
-            annotations = {
-              "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-              "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-            };
-            labels."cluster.x-k8s.io/cluster-name" = "ha";
-            name = "ha-general-259fa35f";
-            namespace = "ha";
-          };
+          metadata.annotations."argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
           spec.template.spec = {
             imageName = "ha-x86_64-3";
             placementGroupName = "general";

@@ -9,17 +9,7 @@
       # The pool "arm".
       applications.capi.resources = {
         "bootstrap.cluster.x-k8s.io".v1beta1.KubeadmConfigTemplate.dev-arm-a919d779 = {
-          apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
-          kind = "KubeadmConfigTemplate";
-          metadata = {
-            annotations = {
-              "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-              "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-            };
-            labels."cluster.x-k8s.io/cluster-name" = "dev";
-            name = "dev-arm-a919d779";
-            namespace = "dev";
-          };
+          metadata.annotations."argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
           spec.template.spec = {
             files = [
               {
@@ -76,93 +66,63 @@
           };
         };
         "cluster.x-k8s.io".v1beta1 = {
-          MachineDeployment.dev-arm = {
-            apiVersion = "cluster.x-k8s.io/v1beta1";
-            kind = "MachineDeployment";
-            metadata = {
-              annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-              labels."cluster.x-k8s.io/cluster-name" = "dev";
-              name = "dev-arm";
-              namespace = "dev";
+          MachineDeployment.dev-arm.spec = {
+            clusterName = "dev";
+            replicas = 1;
+            selector.matchLabels = {
+              "cluster.x-k8s.io/cluster-name" = "dev";
+              "cluster.x-k8s.io/deployment-name" = "dev-arm";
             };
-            spec = {
-              clusterName = "dev";
-              replicas = 1;
-              selector.matchLabels = {
+            strategy = {
+              rollingUpdate = {
+                maxSurge = 0;
+                maxUnavailable = 1;
+              };
+              type = "RollingUpdate";
+            };
+            template = {
+              metadata.labels = {
                 "cluster.x-k8s.io/cluster-name" = "dev";
                 "cluster.x-k8s.io/deployment-name" = "dev-arm";
               };
-              strategy = {
-                rollingUpdate = {
-                  maxSurge = 0;
-                  maxUnavailable = 1;
+              spec = {
+                bootstrap.configRef = {
+                  apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
+                  kind = "KubeadmConfigTemplate";
+                  name = "dev-arm-a919d779";
                 };
-                type = "RollingUpdate";
-              };
-              template = {
-                metadata.labels = {
-                  "cluster.x-k8s.io/cluster-name" = "dev";
-                  "cluster.x-k8s.io/deployment-name" = "dev-arm";
+                clusterName = "dev";
+                failureDomain = "fsn1";
+                infrastructureRef = {
+                  apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
+                  kind = "HCloudMachineTemplate";
+                  name = "dev-arm-f8de9291";
                 };
-                spec = {
-                  bootstrap.configRef = {
-                    apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
-                    kind = "KubeadmConfigTemplate";
-                    name = "dev-arm-a919d779";
-                  };
-                  clusterName = "dev";
-                  failureDomain = "fsn1";
-                  infrastructureRef = {
-                    apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                    kind = "HCloudMachineTemplate";
-                    name = "dev-arm-f8de9291";
-                  };
-                  nodeDrainTimeout = "10m";
-                  version = "v1.34.2";
-                };
+                nodeDrainTimeout = "10m";
+                version = "v1.34.2";
               };
             };
           };
-          MachineHealthCheck.dev-arm = {
-            apiVersion = "cluster.x-k8s.io/v1beta1";
-            kind = "MachineHealthCheck";
-            metadata = {
-              annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-              labels."cluster.x-k8s.io/cluster-name" = "dev";
-              name = "dev-arm";
-              namespace = "dev";
-            };
-            spec = {
-              clusterName = "dev";
-              nodeStartupTimeout = lib.mkDefault "600s";
-              selector.matchLabels."cluster.x-k8s.io/deployment-name" = "dev-arm";
-              unhealthyConditions = [
-                {
-                  status = "Unknown";
-                  timeout = "300s";
-                  type = "Ready";
-                }
-                {
-                  status = "False";
-                  timeout = "300s";
-                  type = "Ready";
-                }
-              ];
-            };
+          MachineHealthCheck.dev-arm.spec = {
+            clusterName = "dev";
+            nodeStartupTimeout = lib.mkDefault "600s";
+            selector.matchLabels."cluster.x-k8s.io/deployment-name" = "dev-arm";
+            unhealthyConditions = [
+              {
+                status = "Unknown";
+                timeout = "300s";
+                type = "Ready";
+              }
+              {
+                status = "False";
+                timeout = "300s";
+                type = "Ready";
+              }
+            ];
           };
         };
         "infrastructure.cluster.x-k8s.io".v1beta1.HCloudMachineTemplate.dev-arm-f8de9291 = {
-          apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-          kind = "HCloudMachineTemplate";
-          metadata = {
-            annotations = {
-              "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-              "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-            };
-            labels."cluster.x-k8s.io/cluster-name" = "dev";
-            name = "dev-arm-f8de9291";
-            namespace = "dev";
-          };
+          metadata.annotations."argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
           spec.template.spec = {
             imageName = "dev-aarch64-1";
             placementGroupName = "arm";

@@ -9,17 +9,7 @@
       # The pool "arm".
       applications.capi.resources = {
         "bootstrap.cluster.x-k8s.io".v1beta1.KubeadmConfigTemplate.prod-arm-a919d779 = {
-          apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
-          kind = "KubeadmConfigTemplate";
-          metadata = {
-            annotations = {
-              "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-              "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-            };
-            labels."cluster.x-k8s.io/cluster-name" = "prod";
-            name = "prod-arm-a919d779";
-            namespace = "prod";
-          };
+          metadata.annotations."argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
           spec.template.spec = {
             files = [
               {
@@ -76,93 +66,63 @@
           };
         };
         "cluster.x-k8s.io".v1beta1 = {
-          MachineDeployment.prod-arm = {
-            apiVersion = "cluster.x-k8s.io/v1beta1";
-            kind = "MachineDeployment";
-            metadata = {
-              annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-              labels."cluster.x-k8s.io/cluster-name" = "prod";
-              name = "prod-arm";
-              namespace = "prod";
+          MachineDeployment.prod-arm.spec = {
+            clusterName = "prod";
+            replicas = 1;
+            selector.matchLabels = {
+              "cluster.x-k8s.io/cluster-name" = "prod";
+              "cluster.x-k8s.io/deployment-name" = "prod-arm";
             };
-            spec = {
-              clusterName = "prod";
-              replicas = 1;
-              selector.matchLabels = {
+            strategy = {
+              rollingUpdate = {
+                maxSurge = 0;
+                maxUnavailable = 1;
+              };
+              type = "RollingUpdate";
+            };
+            template = {
+              metadata.labels = {
                 "cluster.x-k8s.io/cluster-name" = "prod";
                 "cluster.x-k8s.io/deployment-name" = "prod-arm";
               };
-              strategy = {
-                rollingUpdate = {
-                  maxSurge = 0;
-                  maxUnavailable = 1;
+              spec = {
+                bootstrap.configRef = {
+                  apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
+                  kind = "KubeadmConfigTemplate";
+                  name = "prod-arm-a919d779";
                 };
-                type = "RollingUpdate";
-              };
-              template = {
-                metadata.labels = {
-                  "cluster.x-k8s.io/cluster-name" = "prod";
-                  "cluster.x-k8s.io/deployment-name" = "prod-arm";
+                clusterName = "prod";
+                failureDomain = "fsn1";
+                infrastructureRef = {
+                  apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
+                  kind = "HCloudMachineTemplate";
+                  name = "prod-arm-10a39ead";
                 };
-                spec = {
-                  bootstrap.configRef = {
-                    apiVersion = "bootstrap.cluster.x-k8s.io/v1beta1";
-                    kind = "KubeadmConfigTemplate";
-                    name = "prod-arm-a919d779";
-                  };
-                  clusterName = "prod";
-                  failureDomain = "fsn1";
-                  infrastructureRef = {
-                    apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-                    kind = "HCloudMachineTemplate";
-                    name = "prod-arm-10a39ead";
-                  };
-                  nodeDrainTimeout = "10m";
-                  version = "v1.34.2";
-                };
+                nodeDrainTimeout = "10m";
+                version = "v1.34.2";
               };
             };
           };
-          MachineHealthCheck.prod-arm = {
-            apiVersion = "cluster.x-k8s.io/v1beta1";
-            kind = "MachineHealthCheck";
-            metadata = {
-              annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-              labels."cluster.x-k8s.io/cluster-name" = "prod";
-              name = "prod-arm";
-              namespace = "prod";
-            };
-            spec = {
-              clusterName = "prod";
-              nodeStartupTimeout = lib.mkDefault "600s";
-              selector.matchLabels."cluster.x-k8s.io/deployment-name" = "prod-arm";
-              unhealthyConditions = [
-                {
-                  status = "Unknown";
-                  timeout = "300s";
-                  type = "Ready";
-                }
-                {
-                  status = "False";
-                  timeout = "300s";
-                  type = "Ready";
-                }
-              ];
-            };
+          MachineHealthCheck.prod-arm.spec = {
+            clusterName = "prod";
+            nodeStartupTimeout = lib.mkDefault "600s";
+            selector.matchLabels."cluster.x-k8s.io/deployment-name" = "prod-arm";
+            unhealthyConditions = [
+              {
+                status = "Unknown";
+                timeout = "300s";
+                type = "Ready";
+              }
+              {
+                status = "False";
+                timeout = "300s";
+                type = "Ready";
+              }
+            ];
           };
         };
         "infrastructure.cluster.x-k8s.io".v1beta1.HCloudMachineTemplate.prod-arm-10a39ead = {
-          apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-          kind = "HCloudMachineTemplate";
-          metadata = {
-            annotations = {
-              "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-              "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-            };
-            labels."cluster.x-k8s.io/cluster-name" = "prod";
-            name = "prod-arm-10a39ead";
-            namespace = "prod";
-          };
+          metadata.annotations."argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
           spec.template.spec = {
             imageName = "prod-aarch64-1";
             placementGroupName = "arm";

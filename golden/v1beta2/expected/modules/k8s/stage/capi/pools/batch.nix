@@ -9,17 +9,7 @@
       # The pool "batch".
       applications.capi.resources = {
         "bootstrap.cluster.x-k8s.io".v1beta2.KubeadmConfigTemplate.stage-batch-5111a577 = {
-          apiVersion = "bootstrap.cluster.x-k8s.io/v1beta2";
-          kind = "KubeadmConfigTemplate";
-          metadata = {
-            annotations = {
-              "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-              "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-            };
-            labels."cluster.x-k8s.io/cluster-name" = "stage";
-            name = "stage-batch-5111a577";
-            namespace = "stage";
-          };
+          metadata.annotations."argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
           spec.template.spec = {
             files = [
               {
@@ -99,95 +89,65 @@
           };
         };
         "cluster.x-k8s.io".v1beta2 = {
-          MachineDeployment.stage-batch = {
-            apiVersion = "cluster.x-k8s.io/v1beta2";
-            kind = "MachineDeployment";
-            metadata = {
-              annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-              labels."cluster.x-k8s.io/cluster-name" = "stage";
-              name = "stage-batch";
-              namespace = "stage";
-            };
-            spec = {
-              clusterName = "stage";
-              replicas = 0;
-              rollout.strategy = {
-                rollingUpdate = {
-                  maxSurge = 1;
-                  maxUnavailable = 0;
-                };
-                type = "RollingUpdate";
+          MachineDeployment.stage-batch.spec = {
+            clusterName = "stage";
+            replicas = 0;
+            rollout.strategy = {
+              rollingUpdate = {
+                maxSurge = 1;
+                maxUnavailable = 0;
               };
-              selector.matchLabels = {
+              type = "RollingUpdate";
+            };
+            selector.matchLabels = {
+              "cluster.x-k8s.io/cluster-name" = "stage";
+              "cluster.x-k8s.io/deployment-name" = "stage-batch";
+            };
+            template = {
+              metadata.labels = {
                 "cluster.x-k8s.io/cluster-name" = "stage";
                 "cluster.x-k8s.io/deployment-name" = "stage-batch";
               };
-              template = {
-                metadata.labels = {
-                  "cluster.x-k8s.io/cluster-name" = "stage";
-                  "cluster.x-k8s.io/deployment-name" = "stage-batch";
+              spec = {
+                bootstrap.configRef = {
+                  apiGroup = "bootstrap.cluster.x-k8s.io";
+                  kind = "KubeadmConfigTemplate";
+                  name = "stage-batch-5111a577";
                 };
-                spec = {
-                  bootstrap.configRef = {
-                    apiGroup = "bootstrap.cluster.x-k8s.io";
-                    kind = "KubeadmConfigTemplate";
-                    name = "stage-batch-5111a577";
-                  };
-                  clusterName = "stage";
-                  deletion.nodeDrainTimeoutSeconds = 900;
-                  failureDomain = "nbg1";
-                  infrastructureRef = {
-                    apiGroup = "infrastructure.cluster.x-k8s.io";
-                    kind = "HCloudMachineTemplate";
-                    name = "stage-batch-41a0b710";
-                  };
-                  version = "v1.34.2";
+                clusterName = "stage";
+                deletion.nodeDrainTimeoutSeconds = 900;
+                failureDomain = "nbg1";
+                infrastructureRef = {
+                  apiGroup = "infrastructure.cluster.x-k8s.io";
+                  kind = "HCloudMachineTemplate";
+                  name = "stage-batch-41a0b710";
                 };
+                version = "v1.34.2";
               };
             };
           };
-          MachineHealthCheck.stage-batch = {
-            apiVersion = "cluster.x-k8s.io/v1beta2";
-            kind = "MachineHealthCheck";
-            metadata = {
-              annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-              labels."cluster.x-k8s.io/cluster-name" = "stage";
-              name = "stage-batch";
-              namespace = "stage";
+          MachineHealthCheck.stage-batch.spec = {
+            checks = {
+              nodeStartupTimeoutSeconds = lib.mkDefault 600;
+              unhealthyNodeConditions = [
+                {
+                  status = "Unknown";
+                  timeoutSeconds = 300;
+                  type = "Ready";
+                }
+                {
+                  status = "False";
+                  timeoutSeconds = 300;
+                  type = "Ready";
+                }
+              ];
             };
-            spec = {
-              checks = {
-                nodeStartupTimeoutSeconds = lib.mkDefault 600;
-                unhealthyNodeConditions = [
-                  {
-                    status = "Unknown";
-                    timeoutSeconds = 300;
-                    type = "Ready";
-                  }
-                  {
-                    status = "False";
-                    timeoutSeconds = 300;
-                    type = "Ready";
-                  }
-                ];
-              };
-              clusterName = "stage";
-              selector.matchLabels."cluster.x-k8s.io/deployment-name" = "stage-batch";
-            };
+            clusterName = "stage";
+            selector.matchLabels."cluster.x-k8s.io/deployment-name" = "stage-batch";
           };
         };
         "infrastructure.cluster.x-k8s.io".v1beta1.HCloudMachineTemplate.stage-batch-41a0b710 = {
-          apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-          kind = "HCloudMachineTemplate";
-          metadata = {
-            annotations = {
-              "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-              "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-            };
-            labels."cluster.x-k8s.io/cluster-name" = "stage";
-            name = "stage-batch-41a0b710";
-            namespace = "stage";
-          };
+          metadata.annotations."argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
           spec.template.spec = {
             imageName = "stage-x86_64-3";
             placementGroupName = "batch";

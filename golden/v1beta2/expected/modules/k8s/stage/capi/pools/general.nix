@@ -9,17 +9,7 @@
       # The pool "general".
       applications.capi.resources = {
         "bootstrap.cluster.x-k8s.io".v1beta2.KubeadmConfigTemplate.stage-general-b0f55192 = {
-          apiVersion = "bootstrap.cluster.x-k8s.io/v1beta2";
-          kind = "KubeadmConfigTemplate";
-          metadata = {
-            annotations = {
-              "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-              "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-            };
-            labels."cluster.x-k8s.io/cluster-name" = "stage";
-            name = "stage-general-b0f55192";
-            namespace = "stage";
-          };
+          metadata.annotations."argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
           spec.template.spec = {
             files = [
               {
@@ -95,95 +85,65 @@
           };
         };
         "cluster.x-k8s.io".v1beta2 = {
-          MachineDeployment.stage-general = {
-            apiVersion = "cluster.x-k8s.io/v1beta2";
-            kind = "MachineDeployment";
-            metadata = {
-              annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-              labels."cluster.x-k8s.io/cluster-name" = "stage";
-              name = "stage-general";
-              namespace = "stage";
-            };
-            spec = {
-              clusterName = "stage";
-              replicas = 3;
-              rollout.strategy = {
-                rollingUpdate = {
-                  maxSurge = 1;
-                  maxUnavailable = 0;
-                };
-                type = "RollingUpdate";
+          MachineDeployment.stage-general.spec = {
+            clusterName = "stage";
+            replicas = 3;
+            rollout.strategy = {
+              rollingUpdate = {
+                maxSurge = 1;
+                maxUnavailable = 0;
               };
-              selector.matchLabels = {
+              type = "RollingUpdate";
+            };
+            selector.matchLabels = {
+              "cluster.x-k8s.io/cluster-name" = "stage";
+              "cluster.x-k8s.io/deployment-name" = "stage-general";
+            };
+            template = {
+              metadata.labels = {
                 "cluster.x-k8s.io/cluster-name" = "stage";
                 "cluster.x-k8s.io/deployment-name" = "stage-general";
               };
-              template = {
-                metadata.labels = {
-                  "cluster.x-k8s.io/cluster-name" = "stage";
-                  "cluster.x-k8s.io/deployment-name" = "stage-general";
+              spec = {
+                bootstrap.configRef = {
+                  apiGroup = "bootstrap.cluster.x-k8s.io";
+                  kind = "KubeadmConfigTemplate";
+                  name = "stage-general-b0f55192";
                 };
-                spec = {
-                  bootstrap.configRef = {
-                    apiGroup = "bootstrap.cluster.x-k8s.io";
-                    kind = "KubeadmConfigTemplate";
-                    name = "stage-general-b0f55192";
-                  };
-                  clusterName = "stage";
-                  deletion.nodeDrainTimeoutSeconds = 900;
-                  failureDomain = "fsn1";
-                  infrastructureRef = {
-                    apiGroup = "infrastructure.cluster.x-k8s.io";
-                    kind = "HCloudMachineTemplate";
-                    name = "stage-general-22390239";
-                  };
-                  version = "v1.34.2";
+                clusterName = "stage";
+                deletion.nodeDrainTimeoutSeconds = 900;
+                failureDomain = "fsn1";
+                infrastructureRef = {
+                  apiGroup = "infrastructure.cluster.x-k8s.io";
+                  kind = "HCloudMachineTemplate";
+                  name = "stage-general-22390239";
                 };
+                version = "v1.34.2";
               };
             };
           };
-          MachineHealthCheck.stage-general = {
-            apiVersion = "cluster.x-k8s.io/v1beta2";
-            kind = "MachineHealthCheck";
-            metadata = {
-              annotations."argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-              labels."cluster.x-k8s.io/cluster-name" = "stage";
-              name = "stage-general";
-              namespace = "stage";
+          MachineHealthCheck.stage-general.spec = {
+            checks = {
+              nodeStartupTimeoutSeconds = lib.mkDefault 600;
+              unhealthyNodeConditions = [
+                {
+                  status = "Unknown";
+                  timeoutSeconds = 300;
+                  type = "Ready";
+                }
+                {
+                  status = "False";
+                  timeoutSeconds = 300;
+                  type = "Ready";
+                }
+              ];
             };
-            spec = {
-              checks = {
-                nodeStartupTimeoutSeconds = lib.mkDefault 600;
-                unhealthyNodeConditions = [
-                  {
-                    status = "Unknown";
-                    timeoutSeconds = 300;
-                    type = "Ready";
-                  }
-                  {
-                    status = "False";
-                    timeoutSeconds = 300;
-                    type = "Ready";
-                  }
-                ];
-              };
-              clusterName = "stage";
-              selector.matchLabels."cluster.x-k8s.io/deployment-name" = "stage-general";
-            };
+            clusterName = "stage";
+            selector.matchLabels."cluster.x-k8s.io/deployment-name" = "stage-general";
           };
         };
         "infrastructure.cluster.x-k8s.io".v1beta1.HCloudMachineTemplate.stage-general-22390239 = {
-          apiVersion = "infrastructure.cluster.x-k8s.io/v1beta1";
-          kind = "HCloudMachineTemplate";
-          metadata = {
-            annotations = {
-              "argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
-              "argocd.argoproj.io/sync-options" = "Prune=false,Delete=false";
-            };
-            labels."cluster.x-k8s.io/cluster-name" = "stage";
-            name = "stage-general-22390239";
-            namespace = "stage";
-          };
+          metadata.annotations."argocd.argoproj.io/compare-options" = "IgnoreExtraneous";
           spec.template.spec = {
             imageName = "stage-x86_64-3";
             placementGroupName = "general";

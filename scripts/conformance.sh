@@ -439,6 +439,8 @@ fi
 if [ -f cheapam/Cargo.toml ]; then
   if (cd cheapam && cargo build --locked --features fakes --bin cheapam --bin scenarios) \
     >"$work/cheapam-build.log" 2>&1; then
+    # Where cargo put them (CARGO_TARGET_DIR or cargo's configuration may move it).
+    cheapam_bin="$(cd cheapam && cargo metadata --locked --format-version 1 --no-deps | jq -r .target_directory)/debug"
     scenario_args=(--work "$work/cheapam-scenarios" run)
     if [ -n "$reference_unit" ]; then
       scenario_args+=(--objects "$reference_unit/objects")
@@ -463,7 +465,7 @@ if [ -f cheapam/Cargo.toml ]; then
         scenarios_seen=$((scenarios_seen + 1))
         ;;
       esac
-    done < <(cheapam/target/debug/scenarios "${scenario_args[@]}" 2>"$work/cheapam-scenarios.log")
+    done < <("$cheapam_bin/scenarios" "${scenario_args[@]}" 2>"$work/cheapam-scenarios.log")
     if [ "$scenarios_seen" -eq 0 ]; then
       fail cheapam-scenarios "the scenario runner reported nothing:"
       sed 's/^/    /' "$work/cheapam-scenarios.log" | tail -n 20

@@ -2096,6 +2096,19 @@ async fn scale(
             lines
         })
     );
+    let lists: Vec<String> = env
+        .hcloud
+        .list_calls()
+        .iter()
+        .map(|t| format!("+{:.0}s", t.saturating_duration_since(start).as_secs_f64()))
+        .collect();
+    println!(
+        "  full server lists ({} pages each) at {} after the first registration (window +{:.0}s..+{:.0}s)",
+        n.div_ceil(50),
+        lists.join(", "),
+        t0.saturating_duration_since(start).as_secs_f64(),
+        (t0 + window).saturating_duration_since(start).as_secs_f64()
+    );
     println!(
         "  peak RSS (VmHWM) {:.1} MB (at initialisation {:.1} MB), RSS now {:.1} MB",
         hwm as f64 / 1024.0,

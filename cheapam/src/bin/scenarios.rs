@@ -1642,12 +1642,24 @@ fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// The API server this runner stopped (SIGSTOP), resumed on SIGINT/SIGTERM too.
+static STOPPED: Mutex<Option<u32>> = Mutex::new(None);
+
 /// Resumes a SIGSTOPped API server when dropped (whatever happens in between).
 struct Resume(u32);
+
+impl Resume {
+    fn stop(pid: u32) -> R<Resume> {
+        *STOPPED.lock().expect("stopped") = Some(pid);
+        send_signal(pid, "STOP")?;
+        Ok(Resume(pid))
+    }
+}
 
 impl Drop for Resume {
     fn drop(&mut self) {
         let _ = send_signal(self.0, "CONT");
+        *STOPPED.lock().expect("stopped") = None;
     }
 }
 
@@ -1727,8 +1739,7 @@ async fn scenario_healthz(env: &Env, state: Option<&Path>) -> R<String> {
     // 1. The API server hangs (SIGSTOP): every request times out.
     {
         let pid = read_pid(state)?;
-        send_signal(pid, "STOP")?;
-        let resume = Resume(pid);
+        let resume = Resume::stop(pid)?;
         let t = Instant::now();
         health(503)
             .await
@@ -2144,6 +2155,9 @@ fn main() -> std::process::ExitCode {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
+            }
+            if let Some(pid) = *STOPPED.lock().expect("stopped") {
+                let _ = send_signal(pid, "CONT");
             }
             for pid in RUNNING.lock().expect("running").iter() {
                 let _ = send_signal(*pid, "KILL");

@@ -28,7 +28,17 @@
 #   - editing one spec value (a pool's replicas) gives exactly the expected
 #     server-side diff;
 #   - the script of the flake check `k8sgen-server-validate` (nix/flake-module.nix),
-#     rendered with stand-ins for nixpkgs, runs on the reference objects.
+#     rendered with stand-ins for nixpkgs, runs on the reference objects;
+#   - cheapam against the API server (cheapam/src/bin/scenarios.rs: the real cheapam
+#     binary out of cluster, a fake Hetzner API on loopback; one line per scenario):
+#     node initialisation (providerID, addresses, labels, distinct pod CIDRs, only the
+#     uninitialized taint removed), Lease failover of two replicas without a block handed
+#     out twice and a restart that keeps every block, the LB-IPAM pool and DNSEndpoint
+#     (server-side apply under field manager cheapam, accepted by the real CRDs, another
+#     manager's forced change taken back and logged once, deletions repaired), Node
+#     lifecycle (gone server: Node deleted; powered off: shutdown taint), the RBAC k8sgen
+#     emits for cheapam (a token of its ServiceAccount suffices, a Secret list is a 403),
+#     and /healthz while the API server hangs (SIGSTOP) and is stopped and started again.
 # Admission webhooks (ClusterAPI's, CAPH's, cert-manager's) do not run here: only
 # the API server's own validation does.
 set -uo pipefail
@@ -417,6 +427,53 @@ if "$root/nix/server-validate.sh" check "$KUBECONFIG" "$neg/churn" negative "$kn
   sed 's/^/    /' "$work/neg.log"
 else
   ok "negative-churn (a v1beta1 MachineHealthCheck stored as v1beta2 changes on every apply)"
+fi
+
+# --- cheapam against this API server ------------------------------------------------
+# The real cheapam binary, out of cluster, with the crate's fake Hetzner API on loopback
+# (cheapam/src/bin/scenarios.rs, behind its `fakes` feature): one line per scenario.
+# The RBAC scenario applies the ServiceAccount, ClusterRole(Binding) and Role(Binding)
+# k8sgen emitted for the reference cluster and runs with the emitted Deployment's args;
+# the healthz scenario stops this suite's API server and starts it again (not done to a
+# server given through KUBECONFIG).
+if [ -f cheapam/Cargo.toml ]; then
+  if (cd cheapam && cargo build --locked --features fakes --bin cheapam --bin scenarios) \
+    >"$work/cheapam-build.log" 2>&1; then
+    # Where cargo put them (CARGO_TARGET_DIR or cargo's configuration may move it).
+    cheapam_bin="$(cd cheapam && cargo metadata --locked --format-version 1 --no-deps | jq -r .target_directory)/debug"
+    scenario_args=(--work "$work/cheapam-scenarios" run)
+    if [ -n "$reference_unit" ]; then
+      scenario_args+=(--objects "$reference_unit/objects")
+    fi
+    if [ -n "$state" ]; then
+      scenario_args+=(--kube-state "$state")
+    else
+      scenario_args+=(init failover owned lifecycle)
+      [ -n "$reference_unit" ] && scenario_args+=(rbac)
+      echo "  cheapam-healthz not run: it stops the API server, and this one was given (KUBECONFIG)"
+    fi
+    scenarios_seen=0
+    while IFS= read -r line; do
+      echo "$line"
+      case "$line" in
+      "ok "*)
+        passed=$((passed + 1))
+        scenarios_seen=$((scenarios_seen + 1))
+        ;;
+      "FAIL "*)
+        failed=$((failed + 1))
+        scenarios_seen=$((scenarios_seen + 1))
+        ;;
+      esac
+    done < <("$cheapam_bin/scenarios" "${scenario_args[@]}" 2>"$work/cheapam-scenarios.log")
+    if [ "$scenarios_seen" -eq 0 ]; then
+      fail cheapam-scenarios "the scenario runner reported nothing:"
+      sed 's/^/    /' "$work/cheapam-scenarios.log" | tail -n 20
+    fi
+  else
+    fail cheapam-scenarios "cargo build --features fakes --bin cheapam --bin scenarios failed:"
+    sed 's/^/    /' "$work/cheapam-build.log" | grep -v '^    *Compiling ' | tail -n 40
+  fi
 fi
 
 echo "  object kinds checked server-side: $(LC_ALL=C sort -u "$kinds" | awk '{ print $2 " (" $1 ")" }' | paste -sd, - | sed 's/,/, /g')"

@@ -405,6 +405,8 @@ struct Faults {
     down: bool,
     /// Only Node lists and watches fail (503) and open Node watches end.
     nodes_down: bool,
+    /// Server-side applies are answered only after this long.
+    slow_applies: Option<Duration>,
 }
 
 type FakeBody = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
@@ -614,6 +616,11 @@ impl FakeApiserver {
         self.faults.lock().expect("lock").hang_leases = on;
     }
 
+    /// Server-side applies are answered only after `delay` (`None`: at once).
+    pub fn slow_applies(&self, delay: Option<Duration>) {
+        self.faults.lock().expect("lock").slow_applies = delay;
+    }
+
     /// The apiserver goes away (every request 503, open watches end) or comes back.
     pub fn set_down(&self, down: bool) {
         self.faults.lock().expect("lock").down = down;
@@ -815,6 +822,13 @@ impl FakeApiserver {
         if faults.hang_leases && uri.path().starts_with("/apis/coordination.k8s.io/") {
             self.counts.lock().expect("lock").total += 1;
             std::future::pending::<()>().await;
+        }
+        let apply = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|c| c.to_str().ok())
+            .is_some_and(|c| c.starts_with("application/apply-patch"));
+        if let (true, Some(delay)) = (apply, faults.slow_applies) {
+            tokio::time::sleep(delay).await;
         }
         let answer = if faults.down
             || (faults.nodes_down && method == http::Method::GET && uri.path() == "/api/v1/nodes")

@@ -17,8 +17,12 @@ use tracing::{error, info};
 /// hostNetwork before either works). Two of them: one for requests, every one bounded by
 /// `--api-timeout` (connect, and each read and write), and one for watches, whose
 /// responses stay open by design (read timeout a little over the apiserver's five-minute
-/// watch timeout, so a silently dead connection is still noticed).
-async fn kube_clients(cfg: &Config) -> Result<(kube::Client, kube::Client), Error> {
+/// watch timeout, so a silently dead connection is still noticed). Both count their
+/// requests in `cheapam_api_requests_total`.
+async fn kube_clients(
+    cfg: &Config,
+    metrics: &Arc<Metrics>,
+) -> Result<(kube::Client, kube::Client), Error> {
     let mut kc = if cfg.kubeconfig {
         kube::Config::infer()
             .await
@@ -36,10 +40,26 @@ async fn kube_clients(cfg: &Config) -> Result<(kube::Client, kube::Client), Erro
     let mut watch = kc.clone();
     kc.read_timeout = Some(cfg.api_timeout);
     watch.read_timeout = Some(Duration::from_secs(300));
-    let client = kube::Client::try_from(kc).map_err(|e| Error::KubeConfig(e.to_string()))?;
-    let watch_client =
-        kube::Client::try_from(watch).map_err(|e| Error::KubeConfig(e.to_string()))?;
-    Ok((client, watch_client))
+    let build = |kc: kube::Config| -> Result<kube::Client, Error> {
+        let metrics = metrics.clone();
+        let count = tower::util::MapRequestLayer::new(move |req: ::http::Request<_>| {
+            let content_type = req
+                .headers()
+                .get(::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            metrics.api_request(cheapam::metrics::api_verb(
+                req.method(),
+                req.uri().query(),
+                content_type,
+            ));
+            req
+        });
+        Ok(kube::client::ClientBuilder::try_from(kc)
+            .map_err(|e| Error::KubeConfig(e.to_string()))?
+            .with_layer(&count)
+            .build())
+    };
+    Ok((build(kc)?, build(watch)?))
 }
 
 async fn shutdown_signal() {
@@ -65,7 +85,8 @@ async fn shutdown_signal() {
 
 async fn run(cfg: Config) -> Result<(), Error> {
     let cfg = Arc::new(cfg);
-    let (client, watch_client) = kube_clients(&cfg).await?;
+    let metrics = Arc::new(Metrics::default());
+    let (client, watch_client) = kube_clients(&cfg, &metrics).await?;
     let hcloud = Hcloud::new(
         &cfg.hcloud_endpoint,
         cfg.hcloud_token.clone(),
@@ -73,7 +94,6 @@ async fn run(cfg: Config) -> Result<(), Error> {
         cfg.server_label_selector.clone(),
         RetryPolicy::default(),
     )?;
-    let metrics = Arc::new(Metrics::default());
     let health = Arc::new(Health::new(cfg.health_threshold));
     let (stop_tx, stop_rx) = watch::channel(false);
     let state = http::State {

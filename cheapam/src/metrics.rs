@@ -19,6 +19,47 @@ pub struct ObjectLabels {
     pub object: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VerbLabels {
+    pub verb: String,
+}
+
+/// The Kubernetes verb of an apiserver request, from its method, path and query:
+/// `get`, `list`, `watch`, `create`, `update`, `patch`, `apply` (server-side apply),
+/// `delete`. A GET of a collection (the Node list, a watch) is told from a GET of one
+/// object by the query the collection requests always carry in cheapam (`limit`, `watch`,
+/// `fieldSelector`, `labelSelector`).
+pub fn api_verb(
+    method: &http::Method,
+    query: Option<&str>,
+    content_type: Option<&str>,
+) -> &'static str {
+    let param = |key: &str| {
+        query.and_then(|q| {
+            q.split('&').find_map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                (k == key).then_some(v)
+            })
+        })
+    };
+    let watch = param("watch").is_some_and(|v| v != "false" && v != "0");
+    let collection = ["limit", "fieldSelector", "labelSelector"]
+        .iter()
+        .any(|k| param(k).is_some());
+    let apply = content_type.is_some_and(|c| c.starts_with("application/apply-patch"));
+    match *method {
+        http::Method::GET if watch => "watch",
+        http::Method::GET if collection => "list",
+        http::Method::GET => "get",
+        http::Method::POST => "create",
+        http::Method::PUT => "update",
+        http::Method::PATCH if apply => "apply",
+        http::Method::PATCH => "patch",
+        http::Method::DELETE => "delete",
+        _ => "other",
+    }
+}
+
 pub struct Metrics {
     registry: Mutex<Registry>,
     pub reconciles: Counter,
@@ -39,6 +80,8 @@ pub struct Metrics {
     pub leader_terms: Counter,
     pub hcloud_requests: Counter<u64, AtomicU64>,
     pub hcloud_server_lists: Counter<u64, AtomicU64>,
+    /// Requests sent to the apiserver (every attempt, answered or not), by verb.
+    pub api_requests: Family<VerbLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -69,6 +112,7 @@ impl Default for Metrics {
             leader_terms: Counter::default(),
             hcloud_requests: Counter::default(),
             hcloud_server_lists: Counter::default(),
+            api_requests: Family::default(),
         };
         {
             let mut r = m.registry.lock().expect("registry lock");
@@ -162,6 +206,11 @@ impl Default for Metrics {
                 "Server list calls (all pages count once)",
                 m.hcloud_server_lists.clone(),
             );
+            r.register(
+                "api_requests",
+                "Requests sent to the Kubernetes apiserver, by verb",
+                m.api_requests.clone(),
+            );
         }
         m
     }
@@ -182,6 +231,13 @@ impl Metrics {
             .get_or_create(&ErrorLabels {
                 error: e.metric_label(),
             })
+            .inc();
+    }
+
+    /// Count one apiserver request (see [`api_verb`]).
+    pub fn api_request(&self, verb: &str) {
+        self.api_requests
+            .get_or_create(&VerbLabels { verb: verb.into() })
             .inc();
     }
 
@@ -209,5 +265,54 @@ mod tests {
         );
         assert!(text.contains("cheapam_pod_cidr_blocks_used 3"), "{text}");
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn api_verbs() {
+        use http::Method;
+        let apply = Some("application/apply-patch+yaml");
+        let merge = Some("application/merge-patch+json");
+        assert_eq!(api_verb(&Method::GET, Some("limit=100"), None), "list");
+        assert_eq!(
+            api_verb(
+                &Method::GET,
+                Some("fieldSelector=metadata.name%3Dx&limit=500"),
+                None
+            ),
+            "list"
+        );
+        assert_eq!(
+            api_verb(
+                &Method::GET,
+                Some("watch=true&resourceVersion=5&timeoutSeconds=290"),
+                None
+            ),
+            "watch"
+        );
+        assert_eq!(api_verb(&Method::GET, None, None), "get");
+        assert_eq!(api_verb(&Method::POST, None, None), "create");
+        assert_eq!(api_verb(&Method::PUT, None, None), "update");
+        assert_eq!(
+            api_verb(&Method::PATCH, Some("fieldManager=cheapam"), merge),
+            "patch"
+        );
+        assert_eq!(
+            api_verb(
+                &Method::PATCH,
+                Some("fieldManager=cheapam&force=true"),
+                apply
+            ),
+            "apply"
+        );
+        assert_eq!(api_verb(&Method::DELETE, None, None), "delete");
+        let m = Metrics::default();
+        m.api_request("patch");
+        m.api_request("patch");
+        assert!(
+            m.encode()
+                .contains("cheapam_api_requests_total{verb=\"patch\"} 2"),
+            "{}",
+            m.encode()
+        );
     }
 }

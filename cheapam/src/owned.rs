@@ -29,6 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
@@ -227,12 +228,21 @@ pub fn desired_dns_endpoint(cfg: &Config, ips: &NodeIps) -> Option<Desired<DnsSp
 /// object or deleted it.
 #[derive(Debug, Default)]
 pub struct Applied {
-    pub pool: Option<u64>,
-    pub dns: Option<u64>,
+    pub pool: Slot,
+    pub dns: Slot,
+}
+
+/// One owned object's last apply.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Slot {
+    /// Hash of what was sent: recorded before the request, cleared when it fails.
+    pub hash: Option<u64>,
+    /// When the apiserver answered that apply; `None` while it is in flight.
+    pub answered: Option<Instant>,
 }
 
 impl Applied {
-    fn slot(&mut self, object: &str) -> &mut Option<u64> {
+    fn slot(&mut self, object: &str) -> &mut Slot {
         match object {
             POOL => &mut self.pool,
             _ => &mut self.dns,
@@ -322,15 +332,26 @@ async fn apply_if_changed<S: Serialize>(
         // someone else's; cleared again if the request fails.
         let mut a = applied.lock().expect("applied lock");
         let slot = a.slot(target.object);
-        if *slot == Some(hash) {
+        if slot.hash == Some(hash) {
             return Ok(false);
         }
-        *slot = Some(hash);
+        *slot = Slot {
+            hash: Some(hash),
+            answered: None,
+        };
     }
-    match apply_one(client, &target, desired, metrics).await {
-        Ok(()) => Ok(true),
+    let result = apply_one(client, &target, desired, metrics).await;
+    let mut a = applied.lock().expect("applied lock");
+    let slot = a.slot(target.object);
+    match result {
+        Ok(()) => {
+            if slot.hash == Some(hash) {
+                slot.answered = Some(Instant::now());
+            }
+            Ok(true)
+        }
         Err(e) => {
-            *applied.lock().expect("applied lock").slot(target.object) = None;
+            *slot = Slot::default();
             Err(e)
         }
     }
@@ -423,8 +444,12 @@ async fn watch_one(
     let wc = watcher::Config::default().fields(&format!("metadata.name={name}"));
     let mut events = watcher(api, wc).default_backoff().boxed();
     let mut seen = false;
+    // When the current (re)list began: an object missing from it is only gone if
+    // cheapam's last apply of it was answered before then.
+    let mut listing = Instant::now();
     let mut failing = false;
     while let Some(event) = events.next().await {
+        let mut missing_from_list = false;
         // `Some(None)`: gone; `Some(Some(writers))`: written by others.
         let change: Option<Option<Vec<String>>> = match event {
             Ok(watcher::Event::Apply(o)) | Ok(watcher::Event::InitApply(o)) => {
@@ -434,10 +459,14 @@ async fn watch_one(
             Ok(watcher::Event::Delete(_)) => Some(None),
             Ok(watcher::Event::Init) => {
                 seen = false;
+                listing = Instant::now();
                 None
             }
             // Listed and not there (deleted while we were not watching).
-            Ok(watcher::Event::InitDone) => (!seen).then_some(None),
+            Ok(watcher::Event::InitDone) => {
+                missing_from_list = !seen;
+                (!seen).then_some(None)
+            }
             Err(e) => {
                 if !failing {
                     warn!(object, error = %e, "cannot watch the owned object (RBAC list/watch, its CRD, or the apiserver); it is re-applied every 5 minutes meanwhile");
@@ -451,7 +480,16 @@ async fn watch_one(
             failing = false;
         }
         let Some(change) = change else { continue };
-        let was_applied = applied.lock().expect("applied lock").slot(object).take();
+        let was_applied = {
+            let mut a = applied.lock().expect("applied lock");
+            let slot = a.slot(object);
+            if missing_from_list && slot.answered.is_none_or(|t| t >= listing) {
+                // Our apply was in flight (or answered) after the list began: the list
+                // predates the object, nobody deleted it. The watch sees it arrive.
+                continue;
+            }
+            std::mem::take(slot).hash
+        };
         if was_applied.is_none() {
             continue;
         }

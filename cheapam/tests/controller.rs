@@ -482,3 +482,61 @@ async fn owned_objects_are_repaired_within_seconds_and_overrides_counted() {
         .unwrap()
         .unwrap();
 }
+
+/// A replica that starts where the Nodes are initialised but neither owned object exists
+/// (cheapam's first start in a running cluster, or a takeover before the last leader
+/// applied) creates both, and repairs nothing: its watches list the objects while its
+/// first applies are still in flight, and an object missing from a list that began before
+/// cheapam's own apply was answered was not "deleted by someone else". (Found against a
+/// real apiserver: a spurious warning, a repair counted and one more apply.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_applies_racing_the_watch_list_are_no_repair() {
+    let env = env(2).await;
+    let run = |metrics: Arc<Metrics>| {
+        let ctx = Arc::new(Context::new(
+            env.api.client(),
+            Arc::new(env.cfg.clone()),
+            servers(&env),
+            metrics,
+        ));
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(node::run(ctx, async move {
+            let _ = stop_rx.await;
+        }));
+        (stop_tx, running)
+    };
+    // Nodes initialised, owned objects applied; then the objects go while nobody runs.
+    let (stop_tx, running) = run(Arc::new(Metrics::default()));
+    eventually("pool lists every node", || blocks(&env.api).len() == 4).await;
+    eventually("DNSEndpoint applied", || env.api.applied(DNS).is_some()).await;
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    env.api.delete_object(POOL);
+    env.api.delete_object(DNS);
+
+    // A fresh start whose applies are slower than its watches' first lists.
+    env.api.slow_applies(Some(Duration::from_millis(500)));
+    let applies = env.api.counts().applies;
+    let metrics = Arc::new(Metrics::default());
+    let (stop_tx, running) = run(metrics.clone());
+    eventually("pool re-created", || blocks(&env.api).len() == 4).await;
+    eventually("DNSEndpoint re-created", || env.api.applied(DNS).is_some()).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        metric(&metrics, "cheapam_owned_repairs_total"),
+        None,
+        "{}",
+        metrics.encode()
+    );
+    assert_eq!(env.api.counts().applies, applies + 2, "one apply each");
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}

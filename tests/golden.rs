@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 
 /// Where every golden case's spec puts the cheapam crate (the default `packages_dir`).
 const CHEAPAM_DIR: &str = "packages/cheapam/";
+/// Where every golden case's spec puts the operations' shell library (the
+/// default `modules_dir`).
+const SHELL_LIBRARY_DIR: &str = "modules/k8s/_lib/";
 
 fn cases() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden");
@@ -77,9 +80,35 @@ fn compile_case(case: &Path) -> (tempfile::TempDir, BTreeMap<String, String>) {
         "{}: the cheapam crate was not written ({cheapam} files)",
         case.display()
     );
+    // The shell library is the same for every repo too: its files are
+    // templates/sh/ under the generated-file header (checked here), and the
+    // golden trees keep only the manifests' hashes of them.
+    let library: BTreeMap<&str, &str> = k8sgen::emit::ops::library::FILES.iter().copied().collect();
+    let written: Vec<&String> = all
+        .keys()
+        .filter(|p| p.starts_with(SHELL_LIBRARY_DIR))
+        .collect();
+    assert_eq!(
+        written.len(),
+        library.len(),
+        "{}: the shell library was not written whole: {written:?}",
+        case.display()
+    );
+    for path in written {
+        let name = &path[SHELL_LIBRARY_DIR.len()..];
+        let text = &all[path];
+        let template = library
+            .get(name)
+            .unwrap_or_else(|| panic!("{path}: not a library file"));
+        assert!(
+            k8sgen::nix::has_marker(text) && text.ends_with(template),
+            "{}: {path} is not templates/sh/{name} with the generated-file header",
+            case.display()
+        );
+    }
     let generated = all
         .into_iter()
-        .filter(|(p, _)| !p.starts_with(CHEAPAM_DIR))
+        .filter(|(p, _)| !p.starts_with(CHEAPAM_DIR) && !p.starts_with(SHELL_LIBRARY_DIR))
         .map(|(p, text)| {
             let text = if p.starts_with(".k8sgen/") {
                 without_build_fingerprint(&text)

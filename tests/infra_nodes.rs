@@ -436,6 +436,16 @@ struct Run {
     calls: Vec<String>,
 }
 
+/// The repo's shell library (what `<modules_dir>/_lib/` holds) in `dir`: the
+/// scripts source it from `$K8SGEN_LIB`, as the flake apps set it.
+fn shell_library(dir: &Path) -> PathBuf {
+    let lib = dir.join("_lib");
+    for (name, text) in k8sgen::emit::ops::library::FILES {
+        write(&lib, name, text);
+    }
+    lib
+}
+
 fn run_script(
     script: &Path,
     args: &[&str],
@@ -446,10 +456,12 @@ fn run_script(
 ) -> Run {
     let log = state.join("calls.log");
     let _ = std::fs::remove_file(&log);
+    let lib = shell_library(state);
     let out = Command::new("bash")
         .arg(script)
         .args(args)
         .current_dir(cwd)
+        .env("K8SGEN_LIB", &lib)
         .env("PATH", path_with(bin))
         .env("FAKE_LOG", &log)
         .env("FAKE_STATE", state)
@@ -803,10 +815,12 @@ fn secret_sync_refuses_a_missing_target() {
     let case = compile_case(CASES[0]);
     let dir = tempfile::tempdir().unwrap();
     let script = write(dir.path(), "sync.sh", case.file("secrets/sync.sh"));
+    let lib = shell_library(dir.path());
     for args in [&[][..], &["--target", "nowhere"][..], &["--target"][..]] {
         let out = Command::new("bash")
             .arg(&script)
             .args(args)
+            .env("K8SGEN_LIB", &lib)
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");

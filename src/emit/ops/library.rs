@@ -1,4 +1,5 @@
-//! The shell library every cluster's operations apps share: fixed shell,
+//! The shell library every cluster's operations apps (bootstrap, update, images,
+//! secret sync) share: fixed shell,
 //! written once per repo to `<modules_dir>/_lib/` (import-tree skips `_`
 //! folders) from `templates/sh/`, where it is shellchecked as it is. A
 //! cluster's `capi/bootstrap.sh` and `capi/update.sh` keep only what the spec
@@ -18,6 +19,11 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../../templates/sh/bootstrap.sh"),
     ),
     ("common.sh", include_str!("../../../templates/sh/common.sh")),
+    ("images.sh", include_str!("../../../templates/sh/images.sh")),
+    (
+        "secret-sync.sh",
+        include_str!("../../../templates/sh/secret-sync.sh"),
+    ),
     ("update.sh", include_str!("../../../templates/sh/update.sh")),
 ];
 
@@ -42,13 +48,13 @@ pub fn emit(plan: &Plan) -> Vec<OutputFile> {
         .collect()
 }
 
-/// The end of a cluster's script: source the driver `name` from the library
-/// (two folders up from `<modules_dir>/<cluster>/capi/`, or `$K8SGEN_LIB`).
+/// Sources `name` from the library (two folders up from
+/// `<modules_dir>/<cluster>/<layer>/`, or `$K8SGEN_LIB`).
 pub fn source(name: &str) -> String {
     format!(
         "
-# The shared driver (<modules_dir>/{DIR}/{name}, the same for every cluster):
-# arguments, helpers and the main loop. The flake app sets K8SGEN_LIB.
+# The shared part (<modules_dir>/{DIR}/{name}, the same for every cluster).
+# The flake app sets K8SGEN_LIB to its store copy.
 K8SGEN_LIB=\"${{K8SGEN_LIB:-$(dirname \"${{BASH_SOURCE[0]}}\")/../../{DIR}}}\"
 # shellcheck source=/dev/null
 . \"$K8SGEN_LIB/{name}\"
@@ -73,7 +79,7 @@ pub fn variables(assignments: &str) -> String {
         })
         .collect();
     format!(
-        "set -euo pipefail\n\n# The cluster, from the spec (read by the shared driver).\n# shellcheck disable=SC2034\n{{\n{body}}}\n"
+        "set -euo pipefail\n\n# From the spec, read by the shared part this script sources.\n# shellcheck disable=SC2034\n{{\n{body}}}\n"
     )
 }
 

@@ -35,81 +35,6 @@ pub fn emit(plan: &Plan) -> Result<Vec<OutputFile>, EmitError> {
     Ok(vec![wrapper, sync_script(plan)])
 }
 
-/// The fixed part of the script: argument parsing and helpers, no data.
-const HELPERS: &str = r#"
-usage() {
-  echo "usage: $app --target management|workload [--kubeconfig FILE] [--context NAME]" >&2
-  exit 2
-}
-target=""
-kubectl_args=()
-while [ $# -gt 0 ]; do
-  case $1 in
-    --target)
-      [ $# -ge 2 ] || usage
-      target=$2
-      shift 2
-      ;;
-    --target=*)
-      target=${1#--target=}
-      shift
-      ;;
-    --kubeconfig | --context)
-      [ $# -ge 2 ] || usage
-      kubectl_args+=("$1" "$2")
-      shift 2
-      ;;
-    -h | --help) usage ;;
-    *)
-      echo "$app: unknown argument $1" >&2
-      usage
-      ;;
-  esac
-done
-case $target in
-  management | workload) ;;
-  *) usage ;;
-esac
-
-kube() {
-  kubectl ${kubectl_args[@]+"${kubectl_args[@]}"} "$@"
-}
-
-# sync_secret NAMESPACE NAME KEY LABELS_JSON PLAIN_JSON, the value on stdin:
-# applies the Secret (the value under KEY, plus PLAIN_JSON's non-secret keys)
-# unless the live one has the same data and labels.
-sync_secret() {
-  local namespace=$1 name=$2 key=$3 labels=$4 plain=$5 manifest live
-  manifest=$(jq -Rs --arg namespace "$namespace" --arg name "$name" --arg key "$key" \
-    --argjson labels "$labels" --argjson plain "$plain" \
-    '{apiVersion: "v1", kind: "Secret", type: "Opaque",
-      metadata: {name: $name, namespace: $namespace, labels: $labels},
-      data: (($plain | map_values(@base64)) + {($key): @base64})}')
-  if live=$(kube get secret --namespace "$namespace" "$name" --output json 2>/dev/null) &&
-    printf '%s\n%s\n' "$manifest" "$live" | jq -se '
-      .[0] as $want | .[1] as $have
-      | ($want.data | to_entries | all(.value == ($have.data // {})[.key]))
-        and ($want.metadata.labels | to_entries
-          | all(.value == ($have.metadata.labels // {})[.key]))' >/dev/null; then
-    echo "secret $namespace/$name: up to date"
-    return
-  fi
-  if ! kube get namespace "$namespace" >/dev/null 2>&1; then
-    kube create namespace "$namespace" >/dev/null
-  fi
-  printf '%s' "$manifest" | kube apply --filename - >/dev/null
-  echo "secret $namespace/$name: applied"
-}
-
-# require_value WHAT: fails on an empty value (a reference that reads nothing).
-require_value() {
-  if [ -z "$value" ]; then
-    echo "$app: $1 read an empty value" >&2
-    exit 1
-  fi
-}
-"#;
-
 fn sync_script(plan: &Plan) -> OutputFile {
     let app = plan.names.flake_output("secrets");
     let mut body = format!(
@@ -118,24 +43,23 @@ fn sync_script(plan: &Plan) -> OutputFile {
          #   nix run .#{app} -- --target management|workload [--kubeconfig FILE] [--context NAME]\n\
          # Each value is read with its reference's one reader (clan secrets get,\n\
          # clan vars get, sops -d --extract) from the infra repo's root, and never\n\
-         # printed. A Secret whose data and labels match is left alone.\n\n\
-         set -euo pipefail\n\n\
-         app={app_q}\n",
+         # printed. A Secret whose data and labels match is left alone.\n\n",
         cluster = plan.cluster.name,
-        app_q = quote(&app),
     );
-    body.push_str(HELPERS);
-    body.push('\n');
-    body.push_str(
-        "# Readers run in the infra repo: sops paths are relative to it, clan reads its flake.\n",
-    );
-    body.push_str(secret_reader::FIND_REPO_ROOT);
+    body.push_str(&super::library::variables(&format!(
+        "app={}\n",
+        quote(&app)
+    )));
+    body.push_str(&super::library::source("secret-sync.sh"));
     for target in [Target::Management, Target::Workload] {
         let word = match target {
             Target::Management => "management",
             Target::Workload => "workload",
         };
-        body.push_str(&format!("\nif [ \"$target\" = {word} ]; then\n"));
+        // `target` (the argument) and `root` (the repo) come from the shared part.
+        body.push_str(&format!(
+            "\n# shellcheck disable=SC2154\nif [ \"$target\" = {word} ]; then\n"
+        ));
         let secrets: Vec<&SecretPlan> =
             plan.secrets.iter().filter(|s| s.target == target).collect();
         if secrets.is_empty() {

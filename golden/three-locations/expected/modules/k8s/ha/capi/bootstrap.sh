@@ -4,7 +4,7 @@
 # Regenerate with: k8sgen compile clusters/ha.toml
 set -euo pipefail
 
-# The cluster, from the spec (read by the shared driver).
+# From the spec, read by the shared part this script sources.
 # shellcheck disable=SC2034
 {
   CLUSTER='ha'
@@ -143,8 +143,8 @@ run_argocd() {
   note "ArgoCD syncs from $GITOPS_REPOSITORY: commit and push the rendered manifests (nixidy switch) if you have not"
 }
 
-# The shared driver (<modules_dir>/_lib/bootstrap.sh, the same for every cluster):
-# arguments, helpers and the main loop. The flake app sets K8SGEN_LIB.
+# The shared part (<modules_dir>/_lib/bootstrap.sh, the same for every cluster).
+# The flake app sets K8SGEN_LIB to its store copy.
 K8SGEN_LIB="${K8SGEN_LIB:-$(dirname "${BASH_SOURCE[0]}")/../../_lib}"
 # shellcheck source=/dev/null
 . "$K8SGEN_LIB/bootstrap.sh"

@@ -19,6 +19,8 @@
               inputs.clan-core.packages.${system}.default
               pkgs.sops
             ];
+            # The shell library every cluster's scripts share, from the store.
+            runtimeEnv.K8SGEN_LIB = "${../../_lib}";
             text = builtins.readFile ./sync.sh;
           }
         );

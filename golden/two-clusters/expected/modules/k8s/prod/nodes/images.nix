@@ -44,9 +44,13 @@ in
               pkgs.openssh
               inputs.clan-core.packages.${system}.default
             ];
-            # Derivation paths, not outputs: a system is built only when its
+            # The shell library every cluster's scripts share, from the store;
+            # derivation paths, not outputs: a system is built only when its
             # snapshot is missing.
             runtimeEnv = {
+              K8SGEN_LIB = "${../../_lib}";
+            }
+            // {
               K8SGEN_DISKO_AARCH64 = nodes.aarch64.config.system.build.diskoScript.drvPath;
               K8SGEN_DISKO_X86_64 = nodes.x86_64.config.system.build.diskoScript.drvPath;
               K8SGEN_SYSTEM_AARCH64 = nodes.aarch64.config.system.build.toplevel.drvPath;

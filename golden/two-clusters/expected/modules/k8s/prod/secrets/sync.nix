@@ -18,6 +18,8 @@
               pkgs.jq
               inputs.clan-core.packages.${system}.default
             ];
+            # The shell library every cluster's scripts share, from the store.
+            runtimeEnv.K8SGEN_LIB = "${../../_lib}";
             text = builtins.readFile ./sync.sh;
           }
         );

@@ -139,11 +139,6 @@ fn plural(n: u32, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// The services the Plan deploys, with their roles (the service catalogue).
-fn services(plan: &Plan) -> Vec<(&'static str, String)> {
-    crate::plan::services::catalogue::roles(plan)
-}
-
 fn group_node(g: &NodeGroup, control_plane: bool) -> Node {
     let (id, title) = if control_plane {
         (ids::control_plane(), "control plane".to_string())
@@ -354,7 +349,7 @@ fn kubernetes(plan: &Plan) -> Group {
     let services = Group {
         id: ids::layer("4"),
         title: "4 · services".into(),
-        nodes: services(plan)
+        nodes: crate::plan::services::catalogue::roles(plan)
             .into_iter()
             .map(|(name, what)| node(ids::service(name), [name.to_string(), what]))
             .collect(),

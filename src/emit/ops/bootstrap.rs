@@ -26,12 +26,6 @@ pub struct Step {
     action: String,
 }
 
-/// The nixidy application directories the bootstrap applies on the new cluster
-/// before ArgoCD exists, in order (the service catalogue's bootstrap rows).
-fn service_apps(plan: &Plan) -> Vec<(&'static str, &'static str)> {
-    crate::plan::services::catalogue::bootstrap_order(plan)
-}
-
 /// Reads a spec secret reference with its one reader (as the secret sync app does).
 fn reader(source: &SecretSource) -> String {
     crate::emit::secret_reader::argv(source)
@@ -155,7 +149,8 @@ pub fn steps(plan: &Plan) -> Vec<Step> {
             ),
         });
     }
-    for (app, title) in service_apps(plan) {
+    // The services applied before ArgoCD exists, in the catalogue's order.
+    for (app, title) in crate::plan::services::catalogue::bootstrap_order(plan) {
         steps.push(Step {
             id: app,
             title: title.into(),
